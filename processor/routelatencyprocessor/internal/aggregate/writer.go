@@ -1,0 +1,145 @@
+package aggregate
+
+import (
+	"strconv"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+)
+
+// writer lays series out as one ResourceMetrics per (service, environment) with the four route metrics each.
+type writer struct {
+	md          pmetric.Metrics
+	cfg         *Config
+	temporality pmetric.AggregationTemporality
+	now         pcommon.Timestamp
+	resources   map[[2]string]*resourceMetrics
+}
+
+type resourceMetrics struct {
+	requests, errors, duration, quantiles pmetric.Metric
+}
+
+func newWriter(md pmetric.Metrics, cfg *Config, now pcommon.Timestamp) *writer {
+	t := pmetric.AggregationTemporalityCumulative
+	if cfg.Delta {
+		t = pmetric.AggregationTemporalityDelta
+	}
+	return &writer{md: md, cfg: cfg, temporality: t, now: now, resources: map[[2]string]*resourceMetrics{}}
+}
+
+func (w *writer) resource(series *Series) *resourceMetrics {
+	key := [2]string{series.Attrs.Service, series.Attrs.Environment}
+	if rm, ok := w.resources[key]; ok {
+		return rm
+	}
+	out := w.md.ResourceMetrics().AppendEmpty()
+	attrs := out.Resource().Attributes()
+	if !series.isOverflow {
+		attrs.PutStr(AttrService, series.Attrs.Service)
+		if series.Attrs.Environment != "" {
+			attrs.PutStr(AttrEnvironment, series.Attrs.Environment)
+		}
+	}
+	sm := out.ScopeMetrics().AppendEmpty()
+	sm.Scope().SetName(w.cfg.ScopeName)
+	ms := sm.Metrics()
+
+	rm := &resourceMetrics{requests: ms.AppendEmpty(), errors: ms.AppendEmpty(), duration: ms.AppendEmpty()}
+	for _, m := range []struct {
+		metric            pmetric.Metric
+		name, unit, descr string
+	}{
+		{rm.requests, MetricRequests, "{request}", "Requests served per route."},
+		{rm.errors, MetricErrors, "{request}", "Requests per route that failed: span status Error or an HTTP status of 500 or more."},
+	} {
+		m.metric.SetName(m.name)
+		m.metric.SetUnit(m.unit)
+		m.metric.SetDescription(m.descr)
+		sum := m.metric.SetEmptySum()
+		sum.SetIsMonotonic(true)
+		sum.SetAggregationTemporality(w.temporality)
+	}
+	rm.duration.SetName(MetricDuration)
+	rm.duration.SetUnit("s")
+	rm.duration.SetDescription("Latency of requests per route, from server span durations.")
+	if w.cfg.ExponentialMaxSize > 0 {
+		rm.duration.SetEmptyExponentialHistogram().SetAggregationTemporality(w.temporality)
+	} else {
+		rm.duration.SetEmptyHistogram().SetAggregationTemporality(w.temporality)
+	}
+	if len(w.cfg.Quantiles) > 0 {
+		rm.quantiles = ms.AppendEmpty()
+		rm.quantiles.SetName(MetricQuantiles)
+		rm.quantiles.SetUnit("s")
+		rm.quantiles.SetDescription("Latency quantiles per route over the last flush interval, within 1% relative error.")
+		rm.quantiles.SetEmptySummary()
+	}
+	w.resources[key] = rm
+	return rm
+}
+
+func (w *writer) write(series *Series) {
+	rm := w.resource(series)
+	start := series.start
+
+	requests := rm.requests.Sum().DataPoints().AppendEmpty()
+	w.stamp(requests.Attributes(), series, start, requests.SetStartTimestamp, requests.SetTimestamp)
+	requests.SetIntValue(int64(series.Requests))
+
+	errs := rm.errors.Sum().DataPoints().AppendEmpty()
+	w.stamp(errs.Attributes(), series, start, errs.SetStartTimestamp, errs.SetTimestamp)
+	errs.SetIntValue(int64(series.Errors))
+
+	exemplars := series.histogram.writeTo(rm.duration)
+	if w.cfg.ExponentialMaxSize > 0 {
+		dp := rm.duration.ExponentialHistogram().DataPoints().At(rm.duration.ExponentialHistogram().DataPoints().Len() - 1)
+		w.stamp(dp.Attributes(), series, start, dp.SetStartTimestamp, dp.SetTimestamp)
+	} else {
+		dp := rm.duration.Histogram().DataPoints().At(rm.duration.Histogram().DataPoints().Len() - 1)
+		w.stamp(dp.Attributes(), series, start, dp.SetStartTimestamp, dp.SetTimestamp)
+	}
+	for _, e := range series.exemplars {
+		ex := exemplars.AppendEmpty()
+		ex.SetTraceID(e.traceID)
+		ex.SetSpanID(e.spanID)
+		ex.SetDoubleValue(e.seconds)
+		ex.SetTimestamp(e.at)
+	}
+
+	if len(w.cfg.Quantiles) == 0 || series.Sketch.IsEmpty() {
+		return
+	}
+	dp := rm.quantiles.Summary().DataPoints().AppendEmpty()
+	w.stamp(dp.Attributes(), series, start, dp.SetStartTimestamp, dp.SetTimestamp)
+	dp.SetCount(series.Requests)
+	dp.SetSum(series.SumSeconds)
+	values, _ := series.Sketch.GetValuesAtQuantiles(w.cfg.Quantiles) // the sketch is not empty
+	for i, q := range w.cfg.Quantiles {
+		qv := dp.QuantileValues().AppendEmpty()
+		qv.SetQuantile(q)
+		qv.SetValue(values[i])
+	}
+}
+
+func (w *writer) stamp(attrs pcommon.Map, series *Series, start pcommon.Timestamp, setStart, setTime func(pcommon.Timestamp)) {
+	setStart(start)
+	setTime(w.now)
+	if series.isOverflow {
+		attrs.PutBool(AttrOverflow, true)
+		return
+	}
+	a := series.Attrs
+	attrs.PutStr(AttrMethod, a.Method)
+	attrs.PutStr(AttrRoute, a.Route)
+	if a.StatusCode != 0 {
+		if w.cfg.StatusClass {
+			attrs.PutStr(AttrStatusClass, strconv.Itoa(int(a.StatusCode/100))+"xx")
+		} else {
+			attrs.PutInt(AttrStatusCode, a.StatusCode)
+		}
+	}
+	for i, name := range w.cfg.DimensionNames {
+		attrs.PutStr(name, a.Dimensions[i])
+	}
+}

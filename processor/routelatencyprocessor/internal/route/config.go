@@ -1,0 +1,84 @@
+// Package route turns what a request span says about its HTTP target into a bounded set of route templates.
+package route // import "github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/route"
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// Config is the `routes` block shared by the routelatency processor and connector.
+type Config struct {
+	// Templates are the service's declared routes in FastAPI syntax (`/users/{user_id}/orders/{order_id}`,
+	// `/files/{file_path:path}`), tried in order before the built-in id rules.
+	Templates []string `mapstructure:"templates"`
+	// SpanKinds selects the request spans; others pass through untouched.
+	SpanKinds []string `mapstructure:"span_kinds"`
+	// MaxRoutesPerService caps distinct routes per service; routes beyond it become OverflowRoute.
+	MaxRoutesPerService int `mapstructure:"max_routes_per_service"`
+	// MaxServices caps the services whose routes are tracked; spans of further services get OverflowRoute.
+	MaxServices int `mapstructure:"max_services"`
+	// MaxPathLength truncates longer raw paths (bytes) before templating.
+	MaxPathLength int `mapstructure:"max_path_length"`
+	_             struct{}
+}
+
+// OverflowRoute stands for every route beyond the caps: one series, never a new one per path.
+const OverflowRoute = "{overflow}"
+
+// DefaultConfig returns the defaults documented in the component README.
+func DefaultConfig() Config {
+	return Config{
+		SpanKinds:           []string{"SERVER"},
+		MaxRoutesPerService: 500,
+		MaxServices:         1000,
+		MaxPathLength:       2048,
+	}
+}
+
+var spanKindNames = map[string]ptrace.SpanKind{
+	"INTERNAL": ptrace.SpanKindInternal,
+	"SERVER":   ptrace.SpanKindServer,
+	"CLIENT":   ptrace.SpanKindClient,
+	"PRODUCER": ptrace.SpanKindProducer,
+	"CONSUMER": ptrace.SpanKindConsumer,
+}
+
+// Validate reports the first invalid key, named as it is written in YAML.
+func (c *Config) Validate() error {
+	var errs []error
+	for i, t := range c.Templates {
+		if _, err := parseTemplate(t); err != nil {
+			errs = append(errs, fmt.Errorf("routes.templates[%d]: %w", i, err))
+		}
+	}
+	if len(c.SpanKinds) == 0 {
+		errs = append(errs, errors.New("routes.span_kinds: must name at least one span kind"))
+	}
+	for i, k := range c.SpanKinds {
+		if _, ok := spanKindNames[strings.ToUpper(k)]; !ok {
+			errs = append(errs, fmt.Errorf("routes.span_kinds[%d]: unknown span kind %q (want one of SERVER, CLIENT, INTERNAL, PRODUCER, CONSUMER)", i, k))
+		}
+	}
+	if c.MaxRoutesPerService < 1 {
+		errs = append(errs, fmt.Errorf("routes.max_routes_per_service: must be at least 1, got %d", c.MaxRoutesPerService))
+	}
+	if c.MaxServices < 1 {
+		errs = append(errs, fmt.Errorf("routes.max_services: must be at least 1, got %d", c.MaxServices))
+	}
+	if c.MaxPathLength < 16 {
+		errs = append(errs, fmt.Errorf("routes.max_path_length: must be at least 16 bytes, got %d", c.MaxPathLength))
+	}
+	return errors.Join(errs...)
+}
+
+// spanKindSet returns the selected kinds as a bitmask indexed by ptrace.SpanKind; Validate has run.
+func (c *Config) spanKindSet() uint8 {
+	var set uint8
+	for _, k := range c.SpanKinds {
+		set |= 1 << spanKindNames[strings.ToUpper(k)]
+	}
+	return set
+}

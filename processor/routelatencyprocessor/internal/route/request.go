@@ -1,0 +1,155 @@
+package route
+
+import (
+	"strings"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// Attribute keys read from request spans: current semantic conventions first, then the legacy ones that older
+// instrumentations (and many FastAPI setups) still emit.
+const (
+	AttrHTTPRoute        = "http.route"
+	attrMethod           = "http.request.method"
+	attrMethodLegacy     = "http.method"
+	attrStatusCode       = "http.response.status_code"
+	attrStatusCodeLegacy = "http.status_code"
+	attrURLPath          = "url.path"
+	attrTargetLegacy     = "http.target"
+	attrURLFull          = "url.full"
+	attrURLLegacy        = "http.url"
+)
+
+// MethodOther is the semantic-convention value for a method outside the known set, which keeps a flood of invented
+// methods to one series.
+const MethodOther = "_OTHER"
+
+// Method returns the request's HTTP method in canonical form, or "" when the span carries none.
+func Method(span ptrace.Span) string {
+	attrs := span.Attributes()
+	if v, ok := attrs.Get(attrMethod); ok {
+		return canonicalMethod(v.Str())
+	}
+	if v, ok := attrs.Get(attrMethodLegacy); ok {
+		return canonicalMethod(v.Str())
+	}
+	if m, _, ok := strings.Cut(span.Name(), " "); ok {
+		if c := canonicalMethod(m); c != MethodOther {
+			return c
+		}
+	}
+	return ""
+}
+
+// canonicalMethod maps to constant strings so that callers never keep a reference into span memory.
+func canonicalMethod(m string) string {
+	switch m {
+	case "GET", "get":
+		return "GET"
+	case "POST", "post":
+		return "POST"
+	case "PUT", "put":
+		return "PUT"
+	case "DELETE", "delete":
+		return "DELETE"
+	case "PATCH", "patch":
+		return "PATCH"
+	case "HEAD", "head":
+		return "HEAD"
+	case "OPTIONS", "options":
+		return "OPTIONS"
+	case "CONNECT", "connect":
+		return "CONNECT"
+	case "TRACE", "trace":
+		return "TRACE"
+	case "":
+		return ""
+	}
+	return MethodOther
+}
+
+// StatusCode returns the HTTP response status code, or 0 when the span carries none.
+func StatusCode(span ptrace.Span) int64 {
+	attrs := span.Attributes()
+	v, ok := attrs.Get(attrStatusCode)
+	if !ok {
+		v, ok = attrs.Get(attrStatusCodeLegacy)
+	}
+	if !ok {
+		return 0
+	}
+	switch v.Type() {
+	case pcommon.ValueTypeInt:
+		return v.Int()
+	case pcommon.ValueTypeStr:
+		var code int64
+		s := v.Str()
+		if len(s) != 3 || !isDigits(s) {
+			return 0
+		}
+		for i := 0; i < 3; i++ {
+			code = code*10 + int64(s[i]-'0')
+		}
+		return code
+	case pcommon.ValueTypeDouble:
+		return int64(v.Double())
+	}
+	return 0
+}
+
+// rawPath returns the request path without query string or fragment, from the first attribute that has one.
+func rawPath(attrs pcommon.Map) string {
+	if v, ok := attrs.Get(attrURLPath); ok {
+		return stripQuery(v.Str())
+	}
+	if v, ok := attrs.Get(attrTargetLegacy); ok {
+		return stripQuery(v.Str())
+	}
+	for _, key := range [...]string{attrURLFull, attrURLLegacy} {
+		if v, ok := attrs.Get(key); ok {
+			return stripQuery(pathOfURL(v.Str()))
+		}
+	}
+	return ""
+}
+
+func stripQuery(p string) string {
+	if i := strings.IndexAny(p, "?#"); i >= 0 {
+		return p[:i]
+	}
+	return p
+}
+
+// pathOfURL returns the path of an absolute URL ("https://host:8080/a/b?c" -> "/a/b?c"), or "" when it has none.
+func pathOfURL(u string) string {
+	_, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return ""
+	}
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		return rest[i:]
+	}
+	return "/"
+}
+
+// spanNamePath splits a span name of the form "METHOD /path" and returns the path, or "" for any other name.
+func spanNamePath(name string) string {
+	_, p, ok := strings.Cut(name, " ")
+	if !ok || !strings.HasPrefix(p, "/") || strings.IndexByte(p, ' ') >= 0 {
+		return ""
+	}
+	return p
+}
+
+// NamedAfterRawRequest reports whether a span name carries no route template: the bare method, "HTTP METHOD", a
+// raw path, or "METHOD /raw/path". Such names split one endpoint into a group per id in backends.
+func NamedAfterRawRequest(name, method string) bool {
+	if name == method || (strings.HasPrefix(name, "HTTP ") && name[len("HTTP "):] == method) {
+		return true
+	}
+	if m, p, ok := strings.Cut(name, " "); ok && canonicalMethod(m) != MethodOther {
+		name = p
+	}
+	return strings.HasPrefix(name, "/") && strings.IndexByte(name, '{') < 0
+}

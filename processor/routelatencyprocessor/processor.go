@@ -1,0 +1,127 @@
+package routelatencyprocessor // import "github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor"
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/metadata"
+	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/route"
+)
+
+const attrServiceName = "service.name"
+
+type routeProcessor struct {
+	cfg       *Config
+	resolver  *route.Resolver
+	telemetry *metadata.TelemetryBuilder
+
+	// spanNames caches "METHOD route" per pair so that renaming does not build a string per span; bounded by the
+	// resolver's caps times the number of canonical methods.
+	namesMu   sync.Mutex
+	spanNames map[spanNameKey]string
+}
+
+type spanNameKey struct{ method, route string }
+
+func newRouteProcessor(set component.TelemetrySettings, cfg *Config) (*routeProcessor, error) {
+	resolver, err := route.NewResolver(cfg.Routes)
+	if err != nil {
+		return nil, err
+	}
+	p := &routeProcessor{cfg: cfg, resolver: resolver, spanNames: make(map[spanNameKey]string)}
+	if p.telemetry, err = metadata.NewTelemetryBuilder(set); err != nil {
+		return nil, err
+	}
+	err = p.telemetry.RegisterProcessorRoutelatencyRoutesCallback(func(_ context.Context, o metric.Int64Observer) error {
+		o.Observe(int64(resolver.Tracked()))
+		return nil
+	})
+	return p, err
+}
+
+func (p *routeProcessor) shutdown(context.Context) error {
+	p.telemetry.Shutdown()
+	return nil
+}
+
+// processTraces changes request spans in place: http.route when absent, the span name when it is a raw path, the
+// slow attribute past the route's threshold. Nothing else about a span changes.
+func (p *routeProcessor) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
+	var requests, unrouted, overflow int64
+	slowOn := p.cfg.Slow.enabled()
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		rs := rss.At(i)
+		service := ""
+		if v, ok := rs.Resource().Attributes().Get(attrServiceName); ok {
+			service = v.Str()
+		}
+		sss := rs.ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			spans := sss.At(j).Spans()
+			for k := 0; k < spans.Len(); k++ {
+				span := spans.At(k)
+				if !p.resolver.IsRequest(span) {
+					continue
+				}
+				requests++
+				res := p.resolver.Resolve(service, span)
+				switch res.Source {
+				case route.SourceNone:
+					unrouted++
+					continue
+				case route.SourceOverflow:
+					// Keep the span's own path: an {overflow} route in a trace would hide what the request was.
+					overflow++
+				case route.SourceHTTPRoute:
+				default:
+					span.Attributes().PutStr(route.AttrHTTPRoute, res.Route)
+				}
+				if p.cfg.RenameSpans && res.Source != route.SourceOverflow {
+					p.rename(span, res.Route)
+				}
+				if slowOn {
+					p.tagSlow(span, res.Route)
+				}
+			}
+		}
+	}
+	p.telemetry.ProcessorRoutelatencyRequestSpans.Add(ctx, requests)
+	p.telemetry.ProcessorRoutelatencyUnroutedSpans.Add(ctx, unrouted)
+	p.telemetry.ProcessorRoutelatencyOverflowSpans.Add(ctx, overflow)
+	return td, nil
+}
+
+func (p *routeProcessor) rename(span ptrace.Span, routeName string) {
+	method := route.Method(span)
+	if method == "" || !route.NamedAfterRawRequest(span.Name(), method) {
+		return
+	}
+	key := spanNameKey{method: method, route: routeName}
+	p.namesMu.Lock()
+	name, ok := p.spanNames[key]
+	if !ok {
+		name = method + " " + routeName
+		p.spanNames[key] = name
+	}
+	p.namesMu.Unlock()
+	if span.Name() != name {
+		span.SetName(name)
+	}
+}
+
+func (p *routeProcessor) tagSlow(span ptrace.Span, routeName string) {
+	threshold := p.cfg.Slow.threshold(routeName)
+	if threshold <= 0 {
+		return
+	}
+	start, end := span.StartTimestamp(), span.EndTimestamp()
+	if end > start && time.Duration(end-start) >= threshold {
+		span.Attributes().PutBool(p.cfg.Slow.Attribute, true)
+	}
+}

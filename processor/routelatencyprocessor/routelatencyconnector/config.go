@@ -1,0 +1,145 @@
+package routelatencyconnector // import "github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/routelatencyconnector"
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+
+	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/route"
+)
+
+// Config is the routelatency connector's configuration.
+type Config struct {
+	// Routes is the route resolution shared with the routelatency processor.
+	Routes route.Config `mapstructure:"routes"`
+	// Dimensions are extra span (then resource) attributes to split series by.
+	Dimensions []Dimension `mapstructure:"dimensions"`
+	// StatusCode is "code" (http.response.status_code=404) or "class" (http.response.status_class=4xx).
+	StatusCode string `mapstructure:"status_code"`
+	// Histogram chooses the exported latency distribution.
+	Histogram HistogramConfig `mapstructure:"histogram"`
+	// Quantiles are read from each series' sketch (1% relative error) and emitted as a summary; empty emits none.
+	Quantiles []float64 `mapstructure:"quantiles"`
+	// AggregationTemporality is "cumulative" or "delta" (what Datadog wants).
+	AggregationTemporality string `mapstructure:"aggregation_temporality"`
+	// FlushInterval is how often metrics are emitted.
+	FlushInterval time.Duration `mapstructure:"flush_interval"`
+	// SeriesExpiry drops series that received nothing for this long.
+	SeriesExpiry time.Duration `mapstructure:"series_expiry"`
+	// MaxSeries caps the series held; requests beyond it go to one series marked otel.metric.overflow=true.
+	MaxSeries int `mapstructure:"max_series"`
+	// MaxDuration is the longest request duration taken for real; longer spans are counted as invalid.
+	MaxDuration time.Duration `mapstructure:"max_duration"`
+	// Exemplars attaches the trace and span ids of the slowest requests of each interval to the histogram.
+	Exemplars ExemplarsConfig `mapstructure:"exemplars"`
+	_         struct{}
+}
+
+// Dimension is an extra attribute to split series by; Default fills it in when a span lacks it.
+type Dimension struct {
+	Name    string `mapstructure:"name"`
+	Default string `mapstructure:"default"`
+}
+
+// HistogramConfig chooses between exponential (default, mergeable across replicas) and explicit buckets.
+type HistogramConfig struct {
+	// Type is "exponential" or "explicit".
+	Type        string                     `mapstructure:"type"`
+	Exponential ExponentialHistogramConfig `mapstructure:"exponential"`
+	Explicit    ExplicitHistogramConfig    `mapstructure:"explicit"`
+}
+
+// ExponentialHistogramConfig sets the bucket count; the scale adapts to the observed range.
+type ExponentialHistogramConfig struct {
+	MaxSize int32 `mapstructure:"max_size"`
+}
+
+// ExplicitHistogramConfig lists the bucket bounds.
+type ExplicitHistogramConfig struct {
+	Buckets []time.Duration `mapstructure:"buckets"`
+}
+
+// ExemplarsConfig bounds the exemplars kept per series and interval.
+type ExemplarsConfig struct {
+	MaxPerDataPoint int `mapstructure:"max_per_data_point"`
+}
+
+const (
+	histogramExponential  = "exponential"
+	histogramExplicit     = "explicit"
+	temporalityCumulative = "cumulative"
+	temporalityDelta      = "delta"
+	statusCode            = "code"
+	statusClass           = "class"
+)
+
+var _ component.Config = (*Config)(nil)
+
+// Validate names the key at fault.
+func (c *Config) Validate() error {
+	errs := []error{c.Routes.Validate()}
+	seen := map[string]bool{}
+	for i, d := range c.Dimensions {
+		switch {
+		case d.Name == "":
+			errs = append(errs, fmt.Errorf("dimensions[%d].name: must not be empty", i))
+		case seen[d.Name]:
+			errs = append(errs, fmt.Errorf("dimensions[%d].name: %q is listed twice", i, d.Name))
+		case slices.Contains(reservedDimensions, d.Name):
+			errs = append(errs, fmt.Errorf("dimensions[%d].name: %q is always a dimension", i, d.Name))
+		}
+		seen[d.Name] = true
+	}
+	if c.StatusCode != statusCode && c.StatusCode != statusClass {
+		errs = append(errs, fmt.Errorf("status_code: must be %q or %q, got %q", statusCode, statusClass, c.StatusCode))
+	}
+	switch c.Histogram.Type {
+	case histogramExponential:
+		if c.Histogram.Exponential.MaxSize < 4 || c.Histogram.Exponential.MaxSize > 16384 {
+			errs = append(errs, fmt.Errorf("histogram.exponential.max_size: must be between 4 and 16384, got %d", c.Histogram.Exponential.MaxSize))
+		}
+	case histogramExplicit:
+		b := c.Histogram.Explicit.Buckets
+		if len(b) == 0 {
+			errs = append(errs, errors.New("histogram.explicit.buckets: must list at least one bound"))
+		}
+		for i := range b {
+			if b[i] <= 0 || (i > 0 && b[i] <= b[i-1]) {
+				errs = append(errs, fmt.Errorf("histogram.explicit.buckets[%d]: bounds must be positive and ascending, got %s", i, b[i]))
+				break
+			}
+		}
+	default:
+		errs = append(errs, fmt.Errorf("histogram.type: must be %q or %q, got %q", histogramExponential, histogramExplicit, c.Histogram.Type))
+	}
+	for i, q := range c.Quantiles {
+		if !(q > 0 && q < 1) {
+			errs = append(errs, fmt.Errorf("quantiles[%d]: must be between 0 and 1 (exclusive), got %v", i, q))
+		}
+	}
+	if c.AggregationTemporality != temporalityCumulative && c.AggregationTemporality != temporalityDelta {
+		errs = append(errs, fmt.Errorf("aggregation_temporality: must be %q or %q, got %q", temporalityCumulative, temporalityDelta, c.AggregationTemporality))
+	}
+	if c.FlushInterval < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("flush_interval: must be at least 100ms, got %s", c.FlushInterval))
+	}
+	if c.SeriesExpiry < c.FlushInterval {
+		errs = append(errs, fmt.Errorf("series_expiry: must be at least flush_interval (%s), got %s", c.FlushInterval, c.SeriesExpiry))
+	}
+	if c.MaxSeries < 1 {
+		errs = append(errs, fmt.Errorf("max_series: must be at least 1, got %d", c.MaxSeries))
+	}
+	if c.MaxDuration <= 0 {
+		errs = append(errs, fmt.Errorf("max_duration: must be positive, got %s", c.MaxDuration))
+	}
+	if c.Exemplars.MaxPerDataPoint < 0 || c.Exemplars.MaxPerDataPoint > 100 {
+		errs = append(errs, fmt.Errorf("exemplars.max_per_data_point: must be between 0 and 100, got %d", c.Exemplars.MaxPerDataPoint))
+	}
+	return errors.Join(errs...)
+}
+
+// reservedDimensions are written on every series already.
+var reservedDimensions = []string{"service.name", "deployment.environment.name", "http.request.method", "http.route", "http.response.status_code", "http.response.status_class"}

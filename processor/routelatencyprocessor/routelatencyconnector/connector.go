@@ -1,0 +1,230 @@
+package routelatencyconnector // import "github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/routelatencyconnector"
+
+import (
+	"context"
+	"math"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/connector"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/aggregate"
+	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/route"
+	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/routelatencyconnector/internal/metadata"
+)
+
+const (
+	scopeName = "github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/routelatencyconnector"
+	// attrEnvironmentLegacy is the pre-1.27 semantic-convention key, still set by many SDK setups.
+	attrEnvironmentLegacy = "deployment.environment"
+)
+
+type routeConnector struct {
+	cfg       *Config
+	logger    *zap.Logger
+	next      consumer.Metrics
+	resolver  *route.Resolver
+	telemetry *metadata.TelemetryBuilder
+	now       func() time.Time
+
+	mu    sync.Mutex
+	store *aggregate.Store
+	attrs aggregate.Attributes // reused per span; the store copies what it keeps
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+func newRouteConnector(set connector.Settings, cfg *Config, next consumer.Metrics) (*routeConnector, error) {
+	resolver, err := route.NewResolver(cfg.Routes)
+	if err != nil {
+		return nil, err
+	}
+	c := &routeConnector{
+		cfg:      cfg,
+		logger:   set.Logger,
+		next:     next,
+		resolver: resolver,
+		now:      time.Now,
+		attrs:    aggregate.Attributes{Dimensions: make([]string, len(cfg.Dimensions))},
+	}
+	c.store = aggregate.NewStore(storeConfig(cfg), pcommon.NewTimestampFromTime(c.now()))
+	if c.telemetry, err = metadata.NewTelemetryBuilder(set.TelemetrySettings); err != nil {
+		return nil, err
+	}
+	err = c.telemetry.RegisterConnectorRoutelatencySeriesCallback(func(_ context.Context, o metric.Int64Observer) error {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		o.Observe(int64(c.store.Len()))
+		return nil
+	})
+	return c, err
+}
+
+func storeConfig(cfg *Config) aggregate.Config {
+	sc := aggregate.Config{
+		Delta:        cfg.AggregationTemporality == temporalityDelta,
+		StatusClass:  cfg.StatusCode == statusClass,
+		Quantiles:    cfg.Quantiles,
+		MaxSeries:    cfg.MaxSeries,
+		Expiry:       cfg.SeriesExpiry,
+		MaxExemplars: cfg.Exemplars.MaxPerDataPoint,
+		ScopeName:    scopeName,
+	}
+	if cfg.Histogram.Type == histogramExponential {
+		sc.ExponentialMaxSize = cfg.Histogram.Exponential.MaxSize
+	} else {
+		for _, b := range cfg.Histogram.Explicit.Buckets {
+			sc.ExplicitBounds = append(sc.ExplicitBounds, b.Seconds())
+		}
+	}
+	for _, d := range cfg.Dimensions {
+		sc.DimensionNames = append(sc.DimensionNames, d.Name)
+	}
+	return sc
+}
+
+func (c *routeConnector) Capabilities() consumer.Capabilities {
+	return consumer.Capabilities{MutatesData: false}
+}
+
+func (c *routeConnector) Start(context.Context, component.Host) error {
+	c.stop, c.done = make(chan struct{}), make(chan struct{})
+	go c.flushLoop()
+	return nil
+}
+
+// Shutdown flushes once more, so that what was accepted before a stop is emitted.
+func (c *routeConnector) Shutdown(ctx context.Context) error {
+	if c.stop != nil {
+		close(c.stop)
+		<-c.done
+		c.flush(ctx)
+	}
+	c.telemetry.Shutdown()
+	return nil
+}
+
+func (c *routeConnector) flushLoop() {
+	defer close(c.done)
+	ticker := time.NewTicker(c.cfg.FlushInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-ticker.C:
+			c.flush(context.Background())
+		}
+	}
+}
+
+func (c *routeConnector) flush(ctx context.Context) {
+	c.mu.Lock()
+	md := c.store.Flush(pcommon.NewTimestampFromTime(c.now()), nil)
+	c.mu.Unlock()
+	if md.DataPointCount() == 0 {
+		return
+	}
+	if err := c.next.ConsumeMetrics(ctx, md); err != nil {
+		c.logger.Warn("Route metrics were refused by the next consumer", zap.Error(err), zap.Int("data_points", md.DataPointCount()))
+	}
+}
+
+func (c *routeConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
+	var requests, unrouted, invalid, overflow int64
+	now := pcommon.NewTimestampFromTime(c.now())
+	c.mu.Lock()
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		rs := rss.At(i)
+		resAttrs := rs.Resource().Attributes()
+		c.attrs.Service = stringAttr(resAttrs, aggregate.AttrService)
+		c.attrs.Environment = stringAttr(resAttrs, aggregate.AttrEnvironment)
+		if c.attrs.Environment == "" {
+			c.attrs.Environment = stringAttr(resAttrs, attrEnvironmentLegacy)
+		}
+		sss := rs.ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			spans := sss.At(j).Spans()
+			for k := 0; k < spans.Len(); k++ {
+				span := spans.At(k)
+				if !c.resolver.IsRequest(span) {
+					continue
+				}
+				res := c.resolver.Resolve(c.attrs.Service, span)
+				if res.Source == route.SourceNone {
+					unrouted++
+					continue
+				}
+				seconds, ok := c.duration(span)
+				if !ok {
+					invalid++
+					continue
+				}
+				requests++
+				if res.Source == route.SourceOverflow {
+					overflow++
+				}
+				c.attrs.Route = res.Route
+				c.attrs.Method = route.Method(span)
+				c.attrs.StatusCode = route.StatusCode(span)
+				for d := range c.cfg.Dimensions {
+					c.attrs.Dimensions[d] = dimensionValue(span.Attributes(), resAttrs, &c.cfg.Dimensions[d])
+				}
+				isError := span.Status().Code() == ptrace.StatusCodeError || c.attrs.StatusCode >= 500
+				if c.store.Record(&c.attrs, seconds, isError, span.TraceID(), span.SpanID(), span.EndTimestamp(), now) && res.Source != route.SourceOverflow {
+					overflow++
+				}
+			}
+		}
+	}
+	c.mu.Unlock()
+	c.telemetry.ConnectorRoutelatencyRequestSpans.Add(ctx, requests)
+	c.telemetry.ConnectorRoutelatencyUnroutedSpans.Add(ctx, unrouted)
+	c.telemetry.ConnectorRoutelatencyInvalidSpans.Add(ctx, invalid)
+	c.telemetry.ConnectorRoutelatencyOverflowSpans.Add(ctx, overflow)
+	return nil
+}
+
+// duration returns the span's duration in seconds, or false when a timestamp is missing, the end precedes the start
+// or the duration exceeds max_duration.
+func (c *routeConnector) duration(span ptrace.Span) (float64, bool) {
+	start, end := span.StartTimestamp(), span.EndTimestamp()
+	if start == 0 || end == 0 || end < start {
+		return 0, false
+	}
+	d := time.Duration(end - start)
+	if d > c.cfg.MaxDuration || d < 0 {
+		return 0, false
+	}
+	s := d.Seconds()
+	return s, !math.IsNaN(s) && !math.IsInf(s, 0)
+}
+
+func stringAttr(attrs pcommon.Map, key string) string {
+	if v, ok := attrs.Get(key); ok {
+		return v.Str()
+	}
+	return ""
+}
+
+func dimensionValue(spanAttrs, resAttrs pcommon.Map, d *Dimension) string {
+	v, ok := spanAttrs.Get(d.Name)
+	if !ok {
+		v, ok = resAttrs.Get(d.Name)
+	}
+	if !ok {
+		return d.Default
+	}
+	if v.Type() == pcommon.ValueTypeStr {
+		return v.Str()
+	}
+	return v.AsString()
+}
