@@ -30,7 +30,7 @@ func parseTemplate(s string) (template, error) {
 		switch {
 		case open < 0 && closing < 0:
 			t.segments = append(t.segments, templateSegment{literal: p})
-		case open == 0 && closing == len(p)-1 && len(p) > 2:
+		case open == 0 && closing == len(p)-1:
 			name, convertor, _ := strings.Cut(p[1:len(p)-1], ":")
 			if name == "" || strings.ContainsAny(name, "{}") {
 				return template{}, fmt.Errorf("template %q: parameter %q has no name", s, p)

@@ -1,0 +1,64 @@
+# otelcol-apm: every command a person runs is a target here; the README quotes these targets.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+OCB_VERSION     := v0.152.0
+MDATAGEN_DIRS   := processor/routelatencyprocessor processor/routelatencyprocessor/routelatencyconnector
+COMPONENT_DIR   := processor/routelatencyprocessor
+BIN             := bin/otelcol-apm
+TOOLS_BIN       := $(CURDIR)/.tools
+BUILDER         := $(TOOLS_BIN)/builder
+GENERATED       := main.go main_others.go main_windows.go components.go go.mod go.sum
+
+# The checksum database lacks some DataDog and contrib modules (../shared/TOOLCHAIN.md); go.sum pins them instead.
+export GONOSUMDB  := github.com/DataDog,github.com/open-telemetry/opentelemetry-collector-contrib
+export GOTOOLCHAIN := local
+export CGO_ENABLED := 0
+
+.PHONY: help generate check-generated mdatagen build run test unit validate e2e clean
+
+help:
+	@echo "make run     build bin/otelcol-apm and run it with config.yaml"
+	@echo "make test    everything the project tests (what CI runs)"
+	@echo "make build | generate | check-generated | unit | validate | e2e | clean"
+
+$(BUILDER):
+	GOBIN=$(TOOLS_BIN) go install go.opentelemetry.io/collector/cmd/builder@$(OCB_VERSION)
+
+## generate: regenerate main*.go, components.go, go.mod and go.sum from builder-config.yaml, and the component's
+## mdatagen sources from its metadata.yaml files.
+generate: $(BUILDER)
+	$(BUILDER) --config builder-config.yaml --skip-get-modules --skip-compilation
+	go mod tidy -e
+	$(MAKE) mdatagen
+
+mdatagen:
+	for d in $(MDATAGEN_DIRS); do (cd tools && go tool mdatagen ../$$d/metadata.yaml); done
+
+## check-generated: fails when the committed sources differ from a fresh generation.
+check-generated: $(BUILDER)
+	scripts/check-generated.sh "$(BUILDER)" $(GENERATED)
+
+build: $(BIN)
+
+$(BIN): builder-config.yaml $(GENERATED) $(shell find $(COMPONENT_DIR) -name '*.go' -o -name go.mod)
+	go build -trimpath -ldflags "-s -w" -o $(BIN) .
+
+run: $(BIN)
+	$(BIN) --config config.yaml
+
+## test: what CI runs, fastest first.
+test: check-generated unit build validate e2e
+
+unit:
+	cd $(COMPONENT_DIR) && go vet ./... && go test -race -count=1 ./...
+
+## validate: every shipped configuration, with dummy values for the variables it needs.
+validate: $(BIN)
+	OTELCOL_APM_BIN=$(CURDIR)/$(BIN) go test -count=1 -run TestShippedConfigs ./e2e/...
+
+e2e: $(BIN)
+	OTELCOL_APM_BIN=$(CURDIR)/$(BIN) go test -count=1 -timeout 20m ./e2e/...
+
+clean:
+	rm -rf bin .tools

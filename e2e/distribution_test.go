@@ -1,0 +1,154 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/otelcol-apm/otelcol-apm/e2e/harness"
+)
+
+// dummyEnv is what the shipped configurations need from the environment, with values that reach nothing.
+var dummyEnv = []string{"DD_API_KEY=dummy-key-for-validation", "DD_HOSTNAME=validation-host"}
+
+func validate(t *testing.T, env []string, configs ...string) (string, error) {
+	t.Helper()
+	args := []string{"validate"}
+	for _, c := range configs {
+		args = append(args, "--config", c)
+	}
+	cmd := exec.Command(harness.Binary(t), args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func TestShippedConfigsValidate(t *testing.T) {
+	base := harness.ConfigPath("config.yaml")
+	cases := map[string][]string{"default": {base}}
+	for _, env := range []string{"development", "staging", "production", "gateway"} {
+		cases[env] = []string{base, harness.ConfigPath("environments/" + env + ".yaml")}
+	}
+	for name, configs := range cases {
+		t.Run(name, func(t *testing.T) {
+			if out, err := validate(t, dummyEnv, configs...); err != nil {
+				t.Fatalf("validate %v: %v\n%s", configs, err, out)
+			}
+		})
+	}
+}
+
+func TestShippedConfigsRejectMisspelledComponent(t *testing.T) {
+	cfg, err := os.ReadFile(harness.ConfigPath("config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := strings.Replace(string(cfg), "processors: [memory_limiter, routelatency, batch]", "processors: [memory_limiter, routelatncy, batch]", 1)
+	broken = strings.Replace(broken, "  routelatency:\n    slow:", "  routelatncy:\n    slow:", 1)
+	if broken == string(cfg) {
+		t.Fatal("config.yaml changed shape: the misspelling was not applied")
+	}
+	path := filepath.Join(t.TempDir(), "misspelled.yaml")
+	if err := os.WriteFile(path, []byte(broken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := validate(t, nil, path)
+	if err == nil {
+		t.Fatalf("validate accepted a misspelled processor:\n%s", out)
+	}
+	if !strings.Contains(out, "routelatncy") || !strings.Contains(out, "unknown type") {
+		t.Fatalf("the error does not name the misspelled component:\n%s", out)
+	}
+}
+
+func TestShippedConfigsRejectMissingAPIKey(t *testing.T) {
+	cmdEnv := []string{"DD_API_KEY=", "DD_HOSTNAME=validation-host"}
+	out, err := validate(t, cmdEnv, harness.ConfigPath("config.yaml"), harness.ConfigPath("environments/production.yaml"))
+	if err == nil {
+		t.Fatalf("validate accepted production without DD_API_KEY:\n%s", out)
+	}
+	if !strings.Contains(strings.ToLower(out), "api") || !strings.Contains(strings.ToLower(out), "key") {
+		t.Fatalf("the error does not say the API key is missing:\n%s", out)
+	}
+}
+
+func TestComponentsListsEveryComponent(t *testing.T) {
+	out, err := exec.Command(harness.Binary(t), "components").CombinedOutput()
+	if err != nil {
+		t.Fatalf("components: %v\n%s", err, out)
+	}
+	for _, name := range []string{
+		"otlp", "zipkin",
+		"memory_limiter", "batch", "resource", "transform", "filter", "tail_sampling", "routelatency",
+		"otlp_grpc", "otlp_http", "debug", "datadog", "file", "prometheus", "loadbalancing",
+		"routing", "span_metrics",
+		"health_check", "pprof", "file_storage", "bearertokenauth",
+	} {
+		if !bytes.Contains(out, []byte("name: "+name+"\n")) {
+			t.Errorf("components does not list %q", name)
+		}
+	}
+	if t.Failed() {
+		t.Logf("components output:\n%s", out)
+	}
+}
+
+func TestDefaultConfigRunsHealthyAndKeepsSpans(t *testing.T) {
+	col := harness.StartCollector(t, []string{harness.ConfigPath("config.yaml")})
+	td, ids := harness.Traces(
+		harness.Request{Service: "shop", Method: "GET", Path: "/items/8812", Status: 200, Duration: 12 * time.Millisecond},
+		harness.Request{Service: "shop", Method: "GET", Path: "/items/17", Status: 500, Duration: 40 * time.Millisecond},
+	)
+	harness.SendTraces(t, col.OTLPGRPC, td)
+
+	spanFile := filepath.Join(col.DataDir, "spans.jsonl")
+	harness.Eventually(t, 15*time.Second, "both spans in "+spanFile, func() (bool, string) {
+		b, err := os.ReadFile(spanFile)
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, id := range ids {
+			if !bytes.Contains(b, []byte(hex.EncodeToString(id[:]))) {
+				return false, "trace " + hex.EncodeToString(id[:]) + " not in the file yet"
+			}
+		}
+		// The processor ran before the file exporter: raw paths became routes.
+		return bytes.Contains(b, []byte(`"/items/{id}"`)), "http.route /items/{id} not written"
+	})
+
+	// The connector's route metrics reach the local Prometheus endpoint.
+	harness.Eventually(t, 15*time.Second, "route metrics on the Prometheus endpoint", func() (bool, string) {
+		body, err := get("http://" + col.RouteMetrics + "/metrics")
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, want := range []string{
+			`http_server_route_requests_total{`,
+			`http_route="/items/{id}"`,
+			`http_server_route_errors_total{`,
+			`http_server_route_duration_quantiles_seconds{`,
+		} {
+			if !strings.Contains(body, want) {
+				return false, want + " missing in:\n" + body
+			}
+		}
+		return true, ""
+	})
+}
+
+func get(url string) (string, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}

@@ -1,0 +1,199 @@
+package route
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+func newTestResolver(t testing.TB, mutate func(*Config)) *Resolver {
+	t.Helper()
+	cfg := DefaultConfig()
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	require.NoError(t, cfg.Validate())
+	r, err := NewResolver(cfg)
+	require.NoError(t, err)
+	return r
+}
+
+func serverSpan(name string, attrs map[string]any) ptrace.Span {
+	span := ptrace.NewSpan()
+	span.SetKind(ptrace.SpanKindServer)
+	span.SetName(name)
+	if err := span.Attributes().FromRaw(attrs); err != nil {
+		panic(err)
+	}
+	return span
+}
+
+func TestRouteFromHTTPRouteWins(t *testing.T) {
+	r := newTestResolver(t, nil)
+	res := r.Resolve("svc", serverSpan("GET /items/42", map[string]any{"http.route": "/items/{item_id}", "url.path": "/items/42"}))
+	assert.Equal(t, Result{Route: "/items/{item_id}", Source: SourceHTTPRoute}, res)
+}
+
+func TestRouteFromSpanNameTemplate(t *testing.T) {
+	r := newTestResolver(t, nil)
+	res := r.Resolve("svc", serverSpan("GET /users/{user_id}/orders", map[string]any{"url.path": "/users/7/orders"}))
+	assert.Equal(t, "/users/{user_id}/orders", res.Route)
+	assert.Equal(t, SourceSpanName, res.Source)
+}
+
+func TestRouteFromRawPathMatchesDeclaredTemplateFirst(t *testing.T) {
+	r := newTestResolver(t, func(c *Config) {
+		c.Templates = []string{"/users/{user_id}/orders/{order_id}", "/files/{file_path:path}", "/users/me"}
+	})
+	for path, want := range map[string]string{
+		"/users/8812/orders/abc":       "/users/{user_id}/orders/{order_id}",
+		"/files/a/b/c.txt":             "/files/{file_path:path}",
+		"/users/me":                    "/users/me",
+		"/users/8812/orders/abc/extra": "/users/{id}/orders/abc/extra", // no template matches: id rules
+	} {
+		res := r.Resolve("svc", serverSpan("GET", map[string]any{"url.path": path}))
+		assert.Equal(t, want, res.Route, path)
+		assert.Equal(t, path, res.RawPath)
+	}
+}
+
+func TestRouteFromRawPathTemplatesIDs(t *testing.T) {
+	r := newTestResolver(t, nil)
+	for path, want := range map[string]string{
+		"/items/8812":                                        "/items/{id}",
+		"/items/8812/":                                       "/items/{id}/",
+		"/orders/3f2b8c1e-9a4d-4e2f-8b1a-2c3d4e5f6a7b/lines": "/orders/{uuid}/lines",
+		"/reports/2026-11-24":                                "/reports/{date}",
+		"/events/01ARZ3NDEKTSV4RRFFQ69G5FAV":                 "/events/{ulid}",
+		"/blobs/9f86d081884c7d659a2feaa0c55ad015":            "/blobs/{token}",
+		"/sessions/dGhpcyBpcyBhIHNlY3JldDEyMw":               "/sessions/{token}",
+		"/articles/annual-report-2024":                       "/articles/annual-report-2024",
+		"/articles/getting-started-with-fastapi":             "/articles/getting-started-with-fastapi",
+		"/health":                                            "/health",
+		"/":                                                  "/",
+		"/v1/items":                                          "/v1/items",
+	} {
+		res := r.Resolve("svc", serverSpan("GET", map[string]any{"url.path": path}))
+		assert.Equal(t, want, res.Route, path)
+		assert.Equal(t, SourceIDRules, res.Source, path)
+	}
+}
+
+func TestRouteFromLegacyAttributesDropsQuery(t *testing.T) {
+	r := newTestResolver(t, nil)
+	cases := []map[string]any{
+		{"http.target": "/items/12?verbose=1#top"},
+		{"url.full": "https://shop.example:8443/items/12?verbose=1"},
+		{"http.url": "http://shop/items/12"},
+	}
+	for _, attrs := range cases {
+		res := r.Resolve("svc", serverSpan("GET", attrs))
+		assert.Equal(t, "/items/{id}", res.Route, attrs)
+	}
+	res := r.Resolve("svc", serverSpan("GET /items/12?x=1", nil))
+	assert.Equal(t, "/items/{id}", res.Route, "raw path in the span name")
+}
+
+func TestRouteNoneWithoutHTTPAttributes(t *testing.T) {
+	r := newTestResolver(t, nil)
+	res := r.Resolve("svc", serverSpan("grpc.health.v1.Health/Check", map[string]any{"rpc.system": "grpc"}))
+	assert.Equal(t, SourceNone, res.Source)
+	assert.Empty(t, res.Route)
+}
+
+func TestRouteCapPerServiceOverflows(t *testing.T) {
+	r := newTestResolver(t, func(c *Config) { c.MaxRoutesPerService = 3 })
+	for i := range 10 {
+		res := r.Resolve("svc", serverSpan("GET", map[string]any{"url.path": fmt.Sprintf("/page-%c", 'a'+i)}))
+		if i < 3 {
+			assert.Equal(t, SourceIDRules, res.Source)
+		} else {
+			assert.Equal(t, Result{Route: OverflowRoute, Source: SourceOverflow, RawPath: res.RawPath}, res)
+		}
+	}
+	// A route already held keeps resolving; another service has its own budget.
+	assert.Equal(t, "/page-a", r.Resolve("svc", serverSpan("GET", map[string]any{"url.path": "/page-a"})).Route)
+	assert.Equal(t, "/page-z", r.Resolve("other", serverSpan("GET", map[string]any{"url.path": "/page-z"})).Route)
+	assert.Equal(t, 4, r.Tracked())
+}
+
+func TestServiceCapOverflows(t *testing.T) {
+	r := newTestResolver(t, func(c *Config) { c.MaxServices = 2 })
+	for i := range 5 {
+		res := r.Resolve(fmt.Sprintf("svc-%d", i), serverSpan("GET", map[string]any{"url.path": "/x"}))
+		if i < 2 {
+			assert.Equal(t, "/x", res.Route)
+		} else {
+			assert.Equal(t, SourceOverflow, res.Source)
+		}
+	}
+}
+
+func TestRouteHugePathIsTruncated(t *testing.T) {
+	r := newTestResolver(t, func(c *Config) { c.MaxPathLength = 64 })
+	huge := "/a/" + strings.Repeat("b", 4<<20)
+	res := r.Resolve("svc", serverSpan("GET", map[string]any{"url.path": huge}))
+	assert.True(t, res.Truncated)
+	assert.LessOrEqual(t, len(res.Route), 64)
+	assert.True(t, strings.HasPrefix(res.Route, "/a/bbbb"))
+
+	// Ids expand ("/1" -> "/{id}"); the stored route is still bounded.
+	res = r.Resolve("svc", serverSpan("GET", map[string]any{"url.path": strings.Repeat("/1", 32)}))
+	assert.LessOrEqual(t, len(res.Route), 64)
+}
+
+func TestRouteInvalidUTF8IsReplaced(t *testing.T) {
+	r := newTestResolver(t, nil)
+	res := r.Resolve("svc", serverSpan("GET", map[string]any{"url.path": "/caf\xe9/menu"}))
+	assert.Equal(t, "/caf\uFFFD/menu", res.Route)
+	res = r.Resolve("svc", serverSpan("GET", map[string]any{"http.route": "/bad\xff"}))
+	assert.Equal(t, "/bad\uFFFD", res.Route)
+}
+
+func TestRequestSpanKinds(t *testing.T) {
+	r := newTestResolver(t, nil)
+	span := serverSpan("GET", nil)
+	assert.True(t, r.IsRequest(span))
+	span.SetKind(ptrace.SpanKindClient)
+	assert.False(t, r.IsRequest(span))
+
+	r = newTestResolver(t, func(c *Config) { c.SpanKinds = []string{"server", "CONSUMER"} })
+	span.SetKind(ptrace.SpanKindConsumer)
+	assert.True(t, r.IsRequest(span))
+}
+
+func TestMillionDistinctPathsStayBounded(t *testing.T) {
+	r := newTestResolver(t, nil)
+	span := serverSpan("GET", map[string]any{"url.path": ""})
+	overflowed := 0
+	for i := range 1_000_000 {
+		span.Attributes().PutStr("url.path", fmt.Sprintf("/search/q%dx", i)) // no id rule applies
+		if r.Resolve("svc", span).Source == SourceOverflow {
+			overflowed++
+		}
+	}
+	assert.Equal(t, 500, r.Tracked())
+	assert.Equal(t, 1_000_000-500, overflowed)
+}
+
+func TestResolveDoesNotAllocateForKnownRoutes(t *testing.T) {
+	r := newTestResolver(t, func(c *Config) { c.Templates = []string{"/users/{user_id}"} })
+	spans := []ptrace.Span{
+		serverSpan("GET", map[string]any{"http.route": "/items/{item_id}"}),
+		serverSpan("GET", map[string]any{"url.path": "/orders/991/lines"}),
+		serverSpan("GET", map[string]any{"url.path": "/users/42"}),
+	}
+	for _, s := range spans {
+		r.Resolve("svc", s)
+	}
+	allocs := testing.AllocsPerRun(1000, func() {
+		for _, s := range spans {
+			r.Resolve("svc", s)
+		}
+	})
+	assert.Zero(t, allocs)
+}
