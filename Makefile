@@ -51,7 +51,7 @@ run: $(BIN)
 test: check-generated unit build validate e2e
 
 unit:
-	cd $(COMPONENT_DIR) && go vet ./... && go test -race -count=1 ./...
+	cd $(COMPONENT_DIR) && go vet ./... && CGO_ENABLED=1 go test -race -count=1 ./...
 
 ## validate: every shipped configuration, with dummy values for the variables it needs.
 validate: $(BIN)

@@ -1,0 +1,93 @@
+// Package spanmix builds the realistic span mix that the component's benchmarks run on: FastAPI-like server spans
+// over 50 routes, a third of them reported only as raw paths with ids, 2 to 5 child spans per request, a status mix
+// with errors and lognormal latencies.
+package spanmix // import "github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/spanmix"
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// Routes is the number of distinct route templates in the mix.
+const Routes = 50
+
+// Traces returns one batch of requests requests (each a server span and its children) for services services.
+func Traces(seed uint64, requests, services int) ptrace.Traces {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	td := ptrace.NewTraces()
+	now := pcommon.NewTimestampFromTime(time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC))
+	perService := make([]ptrace.SpanSlice, services)
+	for s := range services {
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", fmt.Sprintf("service-%d", s))
+		rs.Resource().Attributes().PutStr("deployment.environment.name", "production")
+		perService[s] = rs.ScopeSpans().AppendEmpty().Spans()
+	}
+	for i := range requests {
+		spans := perService[i%services]
+		r := rng.IntN(Routes)
+		id := rng.IntN(1_000_000)
+		template, path := fmt.Sprintf("/api/v1/resource%d/{item_id}", r), fmt.Sprintf("/api/v1/resource%d/%d", r, id)
+		status := int64(200)
+		switch p := rng.Float64(); {
+		case p < 0.02:
+			status = 500
+		case p < 0.07:
+			status = 404
+		}
+		d := pcommon.Timestamp(math.Exp(math.Log(0.05)+rng.NormFloat64()) * 1e9)
+		var traceID pcommon.TraceID
+		binaryPut(traceID[:], rng.Uint64(), rng.Uint64())
+		server := spans.AppendEmpty()
+		server.SetTraceID(traceID)
+		server.SetSpanID(spanID(rng))
+		server.SetKind(ptrace.SpanKindServer)
+		server.SetStartTimestamp(now - d)
+		server.SetEndTimestamp(now)
+		a := server.Attributes()
+		a.PutStr("http.request.method", "GET")
+		a.PutStr("url.path", path)
+		a.PutStr("url.scheme", "http")
+		a.PutInt("http.response.status_code", status)
+		if rng.Float64() < 0.66 {
+			server.SetName("GET " + template)
+			a.PutStr("http.route", template)
+		} else {
+			server.SetName("GET " + path) // the app reported no route: a raw path with an id
+		}
+		if status >= 500 {
+			server.Status().SetCode(ptrace.StatusCodeError)
+		}
+		for c := range 2 + rng.IntN(4) {
+			child := spans.AppendEmpty()
+			child.SetTraceID(traceID)
+			child.SetParentSpanID(server.SpanID())
+			child.SetSpanID(spanID(rng))
+			child.SetKind(ptrace.SpanKindClient)
+			child.SetName(fmt.Sprintf("SELECT table%d", c))
+			child.SetStartTimestamp(now - d/2)
+			child.SetEndTimestamp(now - d/4)
+			child.Attributes().PutStr("db.system", "postgresql")
+		}
+	}
+	return td
+}
+
+func spanID(rng *rand.Rand) pcommon.SpanID {
+	var id pcommon.SpanID
+	binaryPut(id[:], rng.Uint64())
+	return id
+}
+
+func binaryPut(b []byte, words ...uint64) {
+	for i, w := range words {
+		for j := 0; j < 8; j++ {
+			b[i*8+j] = byte(w >> (8 * j))
+		}
+	}
+}

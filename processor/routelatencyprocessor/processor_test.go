@@ -1,0 +1,131 @@
+package routelatencyprocessor
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/golden"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/pdatatest/ptracetest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+	"go.opentelemetry.io/collector/confmap/xconfmap"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
+
+	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/metadatatest"
+)
+
+func newTestProcessor(t *testing.T, cfg *Config) (func(ptrace.Traces) ptrace.Traces, *componenttest.Telemetry) {
+	t.Helper()
+	require.NoError(t, cfg.Validate())
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	sink := &consumertest.TracesSink{}
+	p, err := NewFactory().CreateTraces(context.Background(), metadatatest.NewSettings(tel), cfg, sink)
+	require.NoError(t, err)
+	require.NoError(t, p.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, p.Shutdown(context.Background())) })
+	return func(td ptrace.Traces) ptrace.Traces {
+		require.NoError(t, p.ConsumeTraces(context.Background(), td))
+		all := sink.AllTraces()
+		return all[len(all)-1]
+	}, tel
+}
+
+// TestProcessorGolden runs testdata/input.yaml (spans of every resolution path, a client span, a non-HTTP span,
+// a slow request) through the processor and compares with testdata/expected.yaml.
+func TestProcessorGolden(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Routes.Templates = []string{"/users/{user_id}/orders/{order_id}"}
+	cfg.Slow.Default = 500 * time.Millisecond
+	cfg.Slow.Routes = map[string]time.Duration{"/checkout": 2 * time.Second}
+	process, tel := newTestProcessor(t, cfg)
+
+	input, err := golden.ReadTraces(filepath.Join("testdata", "input.yaml"))
+	require.NoError(t, err)
+	got := process(input)
+
+	expectedPath := filepath.Join("testdata", "expected.yaml")
+	if os.Getenv("UPDATE_GOLDEN") != "" {
+		require.NoError(t, golden.WriteTracesToFile(expectedPath, got))
+	}
+	want, err := golden.ReadTraces(expectedPath)
+	require.NoError(t, err)
+	require.NoError(t, ptracetest.CompareTraces(want, got))
+
+	metadatatest.AssertEqualProcessorRoutelatencyRequestSpans(t, tel, []metricdata.DataPoint[int64]{{Value: 9}}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualProcessorRoutelatencyUnroutedSpans(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualProcessorRoutelatencyOverflowSpans(t, tel, []metricdata.DataPoint[int64]{{Value: 0}}, metricdatatest.IgnoreTimestamp())
+}
+
+func TestProcessorKeepsRawPathOnOverflow(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Routes.MaxRoutesPerService = 1
+	process, tel := newTestProcessor(t, cfg)
+
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "shop")
+	spans := rs.ScopeSpans().AppendEmpty().Spans()
+	for _, p := range []string{"/a", "/b"} {
+		s := spans.AppendEmpty()
+		s.SetKind(ptrace.SpanKindServer)
+		s.SetName("GET " + p)
+		s.Attributes().PutStr("http.request.method", "GET")
+		s.Attributes().PutStr("url.path", p)
+	}
+	out := process(td).ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+	route, ok := out.At(0).Attributes().Get("http.route")
+	require.True(t, ok)
+	assert.Equal(t, "/a", route.Str())
+	_, ok = out.At(1).Attributes().Get("http.route")
+	assert.False(t, ok, "an overflowed span keeps its own path and gets no {overflow} route")
+	assert.Equal(t, "GET /b", out.At(1).Name())
+	metadatatest.AssertEqualProcessorRoutelatencyOverflowSpans(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
+}
+
+func TestProcessorEmptyBatch(t *testing.T) {
+	process, _ := newTestProcessor(t, createDefaultConfig().(*Config))
+	assert.Equal(t, 0, process(ptrace.NewTraces()).SpanCount())
+}
+
+func TestConfigFromYAML(t *testing.T) {
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+
+	full := createDefaultConfig().(*Config)
+	sub, err := cm.Sub("routelatency/full")
+	require.NoError(t, err)
+	require.NoError(t, sub.Unmarshal(full))
+	require.NoError(t, xconfmap.Validate(full))
+	assert.Equal(t, []string{"/users/{user_id}", "/files/{path:path}"}, full.Routes.Templates)
+	assert.Equal(t, 200, full.Routes.MaxRoutesPerService)
+	assert.False(t, full.RenameSpans)
+	assert.Equal(t, "app.slow", full.Slow.Attribute)
+	assert.Equal(t, 300*time.Millisecond, full.Slow.Default)
+	assert.Equal(t, map[string]time.Duration{"/checkout": 2 * time.Second}, full.Slow.Routes)
+
+	bad := createDefaultConfig().(*Config)
+	sub, err = cm.Sub("routelatency/invalid")
+	require.NoError(t, err)
+	require.NoError(t, sub.Unmarshal(bad))
+	err = xconfmap.Validate(bad)
+	require.Error(t, err)
+	for _, key := range []string{"routes.templates[0]", "routes.max_services", "slow.attribute", `slow.routes["/checkout"]`} {
+		assert.Contains(t, err.Error(), key)
+	}
+
+	unknown := createDefaultConfig().(*Config)
+	sub, err = cm.Sub("routelatency/unknown_key")
+	require.NoError(t, err)
+	err = sub.Unmarshal(unknown)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "rename_span")
+}

@@ -1,0 +1,67 @@
+package routelatencyconnector
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// TestMillionDistinctRawPathsStayBounded sends 1,000,000 requests of one service, each with its own raw path that
+// no id rule recognises (the worst case for a route cache), and checks that series and heap stay bounded.
+func TestMillionDistinctRawPathsStayBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("sends a million spans")
+	}
+	tc := newTestConnector(t, nil)
+	heapBefore := heapInUse()
+
+	const batches, perBatch = 1000, 1000
+	end := pcommon.NewTimestampFromTime(t0)
+	for b := range batches {
+		td := ptrace.NewTraces()
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", "shop")
+		spans := rs.ScopeSpans().AppendEmpty().Spans()
+		for i := range perBatch {
+			s := spans.AppendEmpty()
+			s.SetKind(ptrace.SpanKindServer)
+			s.SetName("GET")
+			s.SetStartTimestamp(end - pcommon.Timestamp(time.Millisecond))
+			s.SetEndTimestamp(end)
+			s.Attributes().PutStr("http.request.method", "GET")
+			s.Attributes().PutStr("url.path", fmt.Sprintf("/search/q%dx", b*perBatch+i))
+			s.Attributes().PutInt("http.response.status_code", 200)
+		}
+		require.NoError(t, tc.ConsumeTraces(context.Background(), td))
+	}
+	heapAfter := heapInUse()
+
+	// 500 routes (max_routes_per_service) plus the {overflow} route, one status code: 501 series.
+	assert.Equal(t, 501, tc.store.Len())
+	assert.Equal(t, 500, tc.resolver.Tracked())
+	growth := int64(heapAfter) - int64(heapBefore)
+	t.Logf("series %d, routes %d, heap growth %.1f MiB", tc.store.Len(), tc.resolver.Tracked(), float64(growth)/(1<<20))
+	assert.Less(t, growth, int64(64<<20), "heap grew by %d bytes", growth)
+
+	md := tc.flushAt(15 * time.Second)
+	requests := findMetric(t, md, "http.server.route.requests").Sum().DataPoints()
+	var total int64
+	for i := 0; i < requests.Len(); i++ {
+		total += requests.At(i).IntValue()
+	}
+	assert.Equal(t, int64(batches*perBatch), total, "every request is counted, under its route or {overflow}")
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse
+}
