@@ -6,6 +6,9 @@ OCB_VERSION     := v0.152.0
 MDATAGEN_DIRS   := processor/routelatencyprocessor processor/routelatencyprocessor/routelatencyconnector
 COMPONENT_DIR   := processor/routelatencyprocessor
 BIN             := bin/otelcol-apm
+SHOPAPI         := bin/shopapi
+JAEGER_VERSION  := v1.76.0
+JAEGER          := .cache/bin/jaeger-$(JAEGER_VERSION)
 TOOLS_BIN       := $(CURDIR)/.tools
 BUILDER         := $(TOOLS_BIN)/builder
 GENERATED       := main.go main_others.go main_windows.go components.go go.mod go.sum
@@ -57,8 +60,17 @@ unit:
 validate: $(BIN)
 	OTELCOL_APM_BIN=$(CURDIR)/$(BIN) go test -count=1 -run TestShippedConfigs ./e2e/...
 
-e2e: $(BIN)
-	OTELCOL_APM_BIN=$(CURDIR)/$(BIN) go test -count=1 -timeout 20m ./e2e/...
+## e2e: real collector, real Jaeger, the Datadog intake and the example service, all on loopback.
+e2e: $(BIN) $(SHOPAPI) $(JAEGER)
+	OTELCOL_APM_BIN=$(CURDIR)/$(BIN) JAEGER_BIN=$(CURDIR)/$(JAEGER) SHOPAPI_BIN=$(CURDIR)/$(SHOPAPI) \
+		go test -count=1 -timeout 20m ./e2e/...
+
+$(SHOPAPI): $(shell find examples -name '*.go' -o -name go.mod)
+	cd examples && go build -trimpath -o ../$(SHOPAPI) ./shopapi
+
+# Built once per machine into the ignored .cache folder.
+$(JAEGER):
+	scripts/build-jaeger.sh $(JAEGER_VERSION) $(JAEGER)
 
 clean:
 	rm -rf bin .tools

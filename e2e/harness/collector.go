@@ -31,7 +31,7 @@ func Binary(t testing.TB) string {
 type Collector struct {
 	*Process
 	OTLPGRPC, OTLPHTTP, Health, RouteMetrics, Telemetry string
-	DataDir                                               string
+	DataDir                                             string
 }
 
 // ConfigPath returns the path of a shipped configuration file, relative to the repository root.

@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	"go.opentelemetry.io/collector/consumer/consumertest"
-	"go.opentelemetry.io/collector/processor/processortest"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/processor/processortest"
 
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/metadata"
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/spanmix"

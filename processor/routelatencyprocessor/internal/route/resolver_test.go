@@ -64,8 +64,8 @@ func TestRouteFromRawPathMatchesDeclaredTemplateFirst(t *testing.T) {
 func TestRouteFromRawPathTemplatesIDs(t *testing.T) {
 	r := newTestResolver(t, nil)
 	for path, want := range map[string]string{
-		"/items/8812":                                        "/items/{id}",
-		"/items/8812/":                                       "/items/{id}/",
+		"/items/8812":  "/items/{id}",
+		"/items/8812/": "/items/{id}/",
 		"/orders/3f2b8c1e-9a4d-4e2f-8b1a-2c3d4e5f6a7b/lines": "/orders/{uuid}/lines",
 		"/reports/2026-11-24":                                "/reports/{date}",
 		"/events/01ARZ3NDEKTSV4RRFFQ69G5FAV":                 "/events/{ulid}",

@@ -1,0 +1,317 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/otelcol-apm/otelcol-apm/e2e/ddintake"
+	"github.com/otelcol-apm/otelcol-apm/e2e/harness"
+)
+
+const testAPIKey = "e2e-test-api-key-0123456789abcdef"
+
+// backends is what every routing scenario runs: a real Jaeger and the Datadog intake, both on loopback.
+type backends struct {
+	jaeger *harness.Jaeger
+	intake *ddintake.Intake
+}
+
+func startBackends(t *testing.T) *backends {
+	t.Helper()
+	intake, err := ddintake.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(intake.Summary())
+		}
+		_ = intake.Close()
+	})
+	return &backends{jaeger: harness.StartJaeger(t), intake: intake}
+}
+
+// collectorEnv points every exporter of the shipped configs at this run's backends.
+func (b *backends) collectorEnv() []string {
+	return []string{
+		"JAEGER_OTLP_ENDPOINT=" + b.jaeger.OTLP,
+		"DD_API_KEY=" + testAPIKey,
+		"DD_INTAKE_URL=" + b.intake.URL,
+		"SLOW_REQUEST_THRESHOLD=500ms",
+	}
+}
+
+func configs(overlays ...string) []string {
+	out := []string{harness.ConfigPath("config.yaml")}
+	for _, o := range overlays {
+		out = append(out, harness.ConfigPath(o))
+	}
+	return append(out, harness.ConfigPath("e2e/testdata/datadog-intake.yaml"))
+}
+
+// jaegerServerSpans waits until Jaeger holds want server spans of service and returns them by name.
+func (b *backends) jaegerServerSpans(t *testing.T, service string, want int) map[string][]harness.JaegerSpan {
+	t.Helper()
+	var byName map[string][]harness.JaegerSpan
+	harness.Eventually(t, 30*time.Second, fmt.Sprintf("%d spans of %s in Jaeger", want, service), func() (bool, string) {
+		spans, err := b.jaeger.Spans(service)
+		if err != nil {
+			return false, err.Error()
+		}
+		byName = map[string][]harness.JaegerSpan{}
+		for _, s := range spans {
+			byName[s.OperationName] = append(byName[s.OperationName], s)
+		}
+		return len(spans) == want, fmt.Sprintf("Jaeger has %d spans of %s: %v", len(spans), service, counts(byName))
+	})
+	return byName
+}
+
+// intakeSpans waits until the intake holds want spans of service and returns them by resource.
+func (b *backends) intakeSpans(t *testing.T, service string, want int) map[string][]ddintake.Span {
+	t.Helper()
+	var byResource map[string][]ddintake.Span
+	harness.Eventually(t, 60*time.Second, fmt.Sprintf("%d spans of %s at the Datadog intake", want, service), func() (bool, string) {
+		byResource = map[string][]ddintake.Span{}
+		n := 0
+		for _, s := range b.intake.Spans() {
+			if s.Service == service {
+				byResource[s.Resource] = append(byResource[s.Resource], s)
+				n++
+			}
+		}
+		return n == want, fmt.Sprintf("intake has %d spans of %s: %v; %s", n, service, counts(byResource), b.intake.Summary())
+	})
+	return byResource
+}
+
+func counts[T any](m map[string][]T) map[string]int {
+	out := map[string]int{}
+	for k, v := range m {
+		out[k] = len(v)
+	}
+	return out
+}
+
+func assertCounts[T any](t *testing.T, backend string, want map[string]int, got map[string][]T) {
+	t.Helper()
+	if fmt.Sprint(want) != fmt.Sprint(counts(got)) {
+		t.Errorf("%s: spans per route name: want %v, got %v", backend, want, counts(got))
+	}
+}
+
+// assertNoService fails when a backend that must not see the service has it.
+func (b *backends) assertJaegerHasNo(t *testing.T, service string) {
+	t.Helper()
+	services, err := b.jaeger.Services()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range services {
+		if s == service {
+			spans, _ := b.jaeger.Spans(service)
+			t.Errorf("Jaeger got %d spans of %s, which must not reach it", len(spans), service)
+		}
+	}
+}
+
+func (b *backends) assertIntakeHasNoSpansOf(t *testing.T, service string) {
+	t.Helper()
+	n := 0
+	for _, s := range b.intake.Spans() {
+		if s.Service == service {
+			n++
+		}
+	}
+	if n > 0 {
+		t.Errorf("the Datadog intake got %d spans of %s, which must not reach it", n, service)
+	}
+}
+
+// TestDevelopmentSendsSpansToJaegerOnly: config.yaml + development.yaml.
+func TestDevelopmentSendsSpansToJaegerOnly(t *testing.T) {
+	b := startBackends(t)
+	col := harness.StartCollector(t, configs("environments/development.yaml"), b.collectorEnv()...)
+	shop := harness.StartShopAPI(t, "shop-dev", "development", col.OTLPGRPC)
+	want := shop.Drive(t, harness.StandardMix)
+	shop.Stop() // flushes the SDK's batch
+
+	got := b.jaegerServerSpans(t, "shop-dev", harness.StandardMix.Total()+1)
+	assertCounts(t, "Jaeger", want, got)
+	for name, spans := range got {
+		for _, s := range spans {
+			route := s.Tag("http.route")
+			if route == "" || !strings.HasSuffix(name, route) {
+				t.Errorf("Jaeger span %q has http.route %q", name, route)
+			}
+			slow := s.Tag("http.route.slow") == "true"
+			if name == "GET /reports/slow" && !slow {
+				t.Errorf("slow request %s (%d us) is not tagged slow", name, s.Duration)
+			}
+			if slow && s.Duration < 500_000 {
+				t.Errorf("request %s of %d us is tagged slow under a 500ms threshold", name, s.Duration)
+			}
+		}
+	}
+	// Route metrics of development stay on the local Prometheus endpoint.
+	harness.Eventually(t, 15*time.Second, "route metrics on Prometheus", func() (bool, string) {
+		body, err := get("http://" + col.RouteMetrics + "/metrics")
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, l := range strings.Split(body, "\n") {
+			if strings.HasPrefix(l, `http_server_route_requests_total{http_request_method="POST",http_response_status_code="500",http_route="/checkout",job="shop-dev"`) &&
+				strings.HasSuffix(l, "} 5") {
+				return true, ""
+			}
+		}
+		return false, "no POST /checkout 500 count of 5 in:\n" + grepLines(body, "http_server_route_requests_total")
+	})
+	time.Sleep(2 * time.Second) // a misrouted batch would have reached the intake by now
+	b.assertIntakeHasNoSpansOf(t, "shop-dev")
+	if pts := b.intake.Points(); len(pts) > 0 {
+		t.Errorf("the Datadog intake got %d metric points in development", len(pts))
+	}
+}
+
+// TestProductionSendsSpansAndRouteMetricsToDatadogOnly: config.yaml + production.yaml.
+func TestProductionSendsSpansAndRouteMetricsToDatadogOnly(t *testing.T) {
+	b := startBackends(t)
+	col := harness.StartCollector(t, configs("environments/production.yaml"), b.collectorEnv()...)
+	shop := harness.StartShopAPI(t, "shop-prod", "production", col.OTLPGRPC)
+	want := shop.Drive(t, harness.StandardMix)
+	shop.Stop()
+
+	got := b.intakeSpans(t, "shop-prod", harness.StandardMix.Total()+1)
+	assertCounts(t, "Datadog intake (resource names)", want, got)
+	if keys := b.intake.APIKeys(); keys[testAPIKey] == 0 || len(keys) != 1 {
+		t.Errorf("DD-API-KEY headers: %v, want only the configured key", keys)
+	}
+	for resource, spans := range got {
+		if strings.ContainsAny(strings.TrimPrefix(resource, "GET /reports/slow"), "0123456789") {
+			t.Errorf("resource %q carries a raw id", resource)
+		}
+		for _, s := range spans {
+			if s.Env != "production" {
+				t.Errorf("span of %s has env %q", resource, s.Env)
+			}
+		}
+	}
+
+	// Route metrics: per-route request and error counts equal to what was sent, latency as sketches.
+	harness.Eventually(t, 60*time.Second, "route metrics at the intake", func() (bool, string) {
+		requests, errs, sketched := map[string]float64{}, map[string]float64{}, 0.0
+		for _, p := range b.intake.Points() {
+			key := p.Tag("http.request.method") + " " + p.Tag("http.route")
+			switch {
+			case p.Metric == "http.server.route.requests" && !p.Sketch:
+				requests[key] += p.Value
+			case p.Metric == "http.server.route.errors" && !p.Sketch:
+				errs[key] += p.Value
+			case p.Metric == "http.server.route.duration" && p.Sketch:
+				sketched += p.Value
+			}
+		}
+		ok := sketched == float64(harness.StandardMix.Total()+1) && errs["POST /checkout"] == float64(harness.StandardMix.Checkouts)
+		for name, n := range want {
+			ok = ok && requests[name] == float64(n)
+		}
+		return ok, fmt.Sprintf("requests %v, errors %v, sketch counts %v", requests, errs, sketched)
+	})
+	b.assertJaegerHasNo(t, "shop-prod")
+}
+
+// TestGatewayRoutesEachEnvironmentToItsBackend: one collector with gateway.yaml, two instances of the service, and
+// spans of an environment no route names.
+func TestGatewayRoutesEachEnvironmentToItsBackend(t *testing.T) {
+	b := startBackends(t)
+	col := harness.StartCollector(t, configs("environments/gateway.yaml"), b.collectorEnv()...)
+	dev := harness.StartShopAPI(t, "shop-dev", "development", col.OTLPGRPC)
+	prod := harness.StartShopAPI(t, "shop-prod", "production", col.OTLPGRPC)
+	wantDev := dev.Drive(t, harness.StandardMix)
+	wantProd := prod.Drive(t, harness.StandardMix)
+	dev.Stop()
+	prod.Stop()
+	td, ids := harness.Traces(
+		harness.Request{Service: "shop-qa", Environment: "qa", Method: "GET", Path: "/items/1", Status: 200, Duration: time.Millisecond},
+		harness.Request{Service: "shop-none", Method: "GET", Path: "/items/2", Status: 200, Duration: time.Millisecond},
+	)
+	harness.SendTraces(t, col.OTLPGRPC, td)
+
+	assertCounts(t, "Jaeger", wantDev, b.jaegerServerSpans(t, "shop-dev", harness.StandardMix.Total()+1))
+	assertCounts(t, "Datadog intake", wantProd, b.intakeSpans(t, "shop-prod", harness.StandardMix.Total()+1))
+	spanFile := filepath.Join(col.DataDir, "spans.jsonl")
+	harness.Eventually(t, 15*time.Second, "spans of unknown environments in the default pipeline's file", func() (bool, string) {
+		data, err := os.ReadFile(spanFile)
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, id := range ids {
+			if !bytes.Contains(data, []byte(fmt.Sprintf("%x", id[:]))) {
+				return false, fmt.Sprintf("trace %x not in %s", id[:], spanFile)
+			}
+		}
+		return true, ""
+	})
+	b.assertJaegerHasNo(t, "shop-prod")
+	b.assertJaegerHasNo(t, "shop-qa")
+	b.assertIntakeHasNoSpansOf(t, "shop-dev")
+	b.assertIntakeHasNoSpansOf(t, "shop-qa")
+	if data, _ := os.ReadFile(spanFile); bytes.Contains(data, []byte("shop-dev")) || bytes.Contains(data, []byte("shop-prod")) {
+		t.Errorf("spans of a routed environment reached the default pipeline's file")
+	}
+}
+
+// TestJaegerOutageLosesNoAcceptedSpan: Jaeger is stopped for 20 s while spans flow, then started again; every span
+// the collector acknowledged during and after the outage reaches the new Jaeger (queue + retry).
+func TestJaegerOutageLosesNoAcceptedSpan(t *testing.T) {
+	b := startBackends(t)
+	col := harness.StartCollector(t, configs("environments/development.yaml"), b.collectorEnv()...)
+
+	send := func(service string, batches int) int {
+		sent := 0
+		for range batches {
+			reqs := make([]harness.Request, 10)
+			for i := range reqs {
+				reqs[i] = harness.Request{Service: service, Environment: "development", Method: "GET", Path: fmt.Sprintf("/items/%d", sent+i), Status: 200, Duration: time.Millisecond}
+			}
+			td, _ := harness.Traces(reqs...)
+			if err := harness.ExportTraces(col.OTLPGRPC, td); err != nil {
+				t.Fatalf("the collector refused a batch during the outage: %v", err)
+			}
+			sent += len(reqs)
+			time.Sleep(100 * time.Millisecond)
+		}
+		return sent
+	}
+	before := send("loadgen-before", 10)
+	b.jaegerServerSpans(t, "loadgen-before", before)
+
+	b.jaeger.Stop()
+	outageStart := time.Now()
+	during := send("loadgen-during", 150) // ~15 s of traffic into a dead backend
+	time.Sleep(time.Until(outageStart.Add(20 * time.Second)))
+	b.jaeger.Restart(t)
+	after := send("loadgen-after", 20)
+
+	b.jaegerServerSpans(t, "loadgen-during", during)
+	b.jaegerServerSpans(t, "loadgen-after", after)
+	t.Logf("acknowledged and delivered: %d during the 20 s outage, %d after it", during, after)
+}
+
+func grepLines(body, prefix string) string {
+	var out []string
+	for _, l := range strings.Split(body, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, "\n")
+}

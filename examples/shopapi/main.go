@@ -1,0 +1,109 @@
+// Command shopapi is a small HTTP service with FastAPI-like routes, instrumented with the OpenTelemetry Go SDK and
+// otelhttp, that exports its spans over OTLP/gRPC. The end-to-end suites and `make demo` drive it.
+//
+// Configuration is the SDK's standard environment: OTEL_EXPORTER_OTLP_ENDPOINT (e.g. http://127.0.0.1:4317),
+// OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES=deployment.environment.name=development. LISTEN_ADDR sets the
+// service's own address (default 127.0.0.1:8000), SLOW_DELAY the /reports/slow latency (default 600ms).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+)
+
+func main() {
+	if err := run(); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run() error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	exporter, err := otlptracegrpc.New(ctx)
+	if err != nil {
+		return fmt.Errorf("OTLP exporter: %w", err)
+	}
+	res, err := resource.New(ctx, resource.WithFromEnv(), resource.WithTelemetrySDK())
+	if err != nil {
+		return fmt.Errorf("resource: %w", err)
+	}
+	provider := sdktrace.NewTracerProvider(
+		sdktrace.WithResource(res),
+		sdktrace.WithBatcher(exporter, sdktrace.WithBatchTimeout(200*time.Millisecond), sdktrace.WithMaxQueueSize(65536)),
+	)
+	otel.SetTracerProvider(provider)
+
+	slow := 600 * time.Millisecond
+	if v := os.Getenv("SLOW_DELAY"); v != "" {
+		if slow, err = time.ParseDuration(v); err != nil {
+			return fmt.Errorf("SLOW_DELAY: %w", err)
+		}
+	}
+	addr := os.Getenv("LISTEN_ADDR")
+	if addr == "" {
+		addr = "127.0.0.1:8000"
+	}
+	listener, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	server := &http.Server{Handler: otelhttp.NewHandler(routes(slow), "shopapi"), ReadHeaderTimeout: 5 * time.Second}
+	log.Printf("shopapi listening on %s", listener.Addr())
+	go func() {
+		<-ctx.Done()
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = server.Shutdown(shutdownCtx)
+	}()
+	if err := server.Serve(listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	// Flush every span of the requests served before the stop.
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return provider.Shutdown(shutdownCtx)
+}
+
+// routes mirrors a FastAPI app: matched routes report http.route (as FastAPI's instrumentation does); requests that
+// match nothing are 404s whose spans carry only the raw path.
+func routes(slow time.Duration) http.Handler {
+	mux := http.NewServeMux()
+	handle := func(pattern, route string, h http.HandlerFunc) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			trace.SpanFromContext(r.Context()).SetAttributes(attribute.String("http.route", route))
+			h(w, r)
+		})
+	}
+	handle("GET /items/{item_id}", "/items/{item_id}", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"item_id": %q}`, r.PathValue("item_id"))
+	})
+	handle("GET /users/{user_id}/orders", "/users/{user_id}/orders", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"user_id": %q, "orders": []}`, r.PathValue("user_id"))
+	})
+	handle("POST /checkout", "/checkout", func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, `{"detail": "payment backend unavailable"}`, http.StatusInternalServerError)
+	})
+	handle("GET /reports/slow", "/reports/slow", func(w http.ResponseWriter, _ *http.Request) {
+		time.Sleep(slow)
+		fmt.Fprint(w, `{"report": "done"}`)
+	})
+	return mux // ServeMux answers anything else with 404 and sets no pattern, so the span keeps the raw path only
+}
