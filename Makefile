@@ -18,7 +18,7 @@ export GONOSUMDB  := github.com/DataDog,github.com/open-telemetry/opentelemetry-
 export GOTOOLCHAIN := local
 export CGO_ENABLED := 0
 
-.PHONY: help generate check-generated mdatagen build run test unit validate e2e clean
+.PHONY: help generate check-generated mdatagen build run test unit validate e2e bench-component jaeger demo image clean
 
 help:
 	@echo "make run     build bin/otelcol-apm and run it with config.yaml"
@@ -56,6 +56,10 @@ test: check-generated unit build validate e2e
 unit:
 	cd $(COMPONENT_DIR) && go vet ./... && CGO_ENABLED=1 go test -race -count=1 ./...
 
+## bench-component: the processor's and connector's Go benchmarks (ns/span, allocs) on the realistic span mix.
+bench-component:
+	cd $(COMPONENT_DIR) && go test -run '^$$' -bench . -benchmem -count 5 ./ ./routelatencyconnector/
+
 ## validate: every shipped configuration, with dummy values for the variables it needs.
 validate: $(BIN)
 	OTELCOL_APM_BIN=$(CURDIR)/$(BIN) go test -count=1 -run TestShippedConfigs ./e2e/...
@@ -71,6 +75,27 @@ $(SHOPAPI): $(shell find examples -name '*.go' -o -name go.mod)
 # Built once per machine into the ignored .cache folder.
 $(JAEGER):
 	scripts/build-jaeger.sh $(JAEGER_VERSION) $(JAEGER)
+
+## jaeger: a local Jaeger v2 (in-memory) for development.yaml: OTLP/gRPC on localhost:14317, query API on :16686.
+jaeger: $(JAEGER)
+	JAEGER_OTLP_GRPC_ENDPOINT=localhost:14317 JAEGER_QUERY_ENDPOINT=localhost:16686 \
+		JAEGER_QUERY_GRPC_ENDPOINT=localhost:16685 OTEL_TRACES_EXPORTER=none \
+		$(JAEGER) --config e2e/testdata/jaeger.yaml
+
+## demo: the example service (exporting to a collector on localhost:4317) and a steady request mix for 10 minutes.
+demo: $(SHOPAPI) bin/trafficmix
+	OTEL_SERVICE_NAME=shopapi OTEL_RESOURCE_ATTRIBUTES=deployment.environment.name=development \
+		OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4317 OTEL_EXPORTER_OTLP_INSECURE=true \
+		LISTEN_ADDR=127.0.0.1:8000 $(SHOPAPI) & shop=$$!; trap "kill $$shop" EXIT; \
+		sleep 1; bin/trafficmix -target http://127.0.0.1:8000 -rate 20 -duration 10m
+
+bin/trafficmix: $(shell find examples -name '*.go' -o -name go.mod)
+	cd examples && go build -trimpath -o ../bin/trafficmix ./trafficmix
+
+## image: the container image (needs buildah, or docker on a machine that has an engine).
+image: $(BIN)
+	mkdir -p bin/image-data && cp /etc/ssl/certs/ca-certificates.crt bin/ca-certificates.crt
+	buildah --storage-driver vfs bud --isolation chroot -t otelcol-apm:$$($(BIN) --version | cut -d' ' -f3) .
 
 clean:
 	rm -rf bin .tools
