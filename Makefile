@@ -18,7 +18,7 @@ export GONOSUMDB  := github.com/DataDog,github.com/open-telemetry/opentelemetry-
 export GOTOOLCHAIN := local
 export CGO_ENABLED := 0
 
-.PHONY: help generate check-generated mdatagen build run test unit validate e2e bench bench-smoke bench-component jaeger demo image clean
+.PHONY: help generate check-generated mdatagen build run test unit validate e2e browser bench bench-smoke bench-component jaeger demo image clean
 
 help:
 	@echo "make run     build bin/otelcol-apm and run it with config.yaml"
@@ -51,20 +51,25 @@ run: $(BIN)
 	$(BIN) --config config.yaml
 
 ## test: what CI runs, fastest first.
-test: check-generated unit build validate bench-smoke e2e
+test: check-generated unit build validate bench-smoke e2e browser
 
 unit:
 	cd $(COMPONENT_DIR) && go vet ./... && CGO_ENABLED=1 go test -race -count=1 ./...
 
 BENCH := bin/bench
+TELEMETRYGEN := $(TOOLS_BIN)/telemetrygen
 
 $(BENCH): $(shell find bench -name '*.go' -o -name go.mod)
 	cd bench && go build -trimpath -o ../$(BENCH) ./cmd/bench
 
 ## bench: variants A (plain), B (span_metrics), C (routelatency) side by side; writes bench/RESULTS.md and
 ## bench/cpu.png (about 12 minutes). The driver runs on core 1, the collector pinned to core 0.
-bench: $(BIN) $(BENCH)
-	taskset -c 1 $(BENCH) -collector $(BIN)
+bench: $(BIN) $(BENCH) $(TELEMETRYGEN)
+	taskset -c 1 $(BENCH) -collector $(BIN) -telemetrygen $(TELEMETRYGEN)
+
+# The outside check's load generator; v0.152.0 is not served by the module proxy, v0.161.0 is.
+$(TELEMETRYGEN):
+	GOBIN=$(TOOLS_BIN) go install github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen@v0.161.0
 
 ## bench-smoke: each variant for 3 s at 5k spans/s; fails if a variant loses an acknowledged span.
 bench-smoke: $(BIN) $(BENCH)
@@ -82,6 +87,12 @@ validate: $(BIN)
 e2e: $(BIN) $(SHOPAPI) $(JAEGER)
 	OTELCOL_APM_BIN=$(CURDIR)/$(BIN) JAEGER_BIN=$(CURDIR)/$(JAEGER) SHOPAPI_BIN=$(CURDIR)/$(SHOPAPI) \
 		go test -count=1 -timeout 20m ./e2e/...
+
+## browser: the route dashboard driven in headless Chromium (installed from Debian when missing); screenshots in
+## SCREENSHOT_DIR (default: a temporary folder).
+browser: $(BIN)
+	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	cd e2e/browser && OTELCOL_APM_BIN=$(CURDIR)/$(BIN) go test -count=1 -timeout 5m -v ./... 2>&1 | grep -v '^=== RUN'
 
 $(SHOPAPI): $(shell find examples -name '*.go' -o -name go.mod)
 	cd examples && go build -trimpath -o ../$(SHOPAPI) ./shopapi

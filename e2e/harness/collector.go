@@ -56,6 +56,7 @@ func StartCollector(t testing.TB, configs []string, env ...string) *Collector {
 		"TELEMETRY_METRICS_PORT=" + c.Telemetry,
 		"OTELCOL_APM_DATA_DIR=" + c.DataDir,
 		"ROUTE_METRICS_FLUSH_INTERVAL=1s",
+		"DASHBOARD_ENDPOINT=" + Addr(t),
 	}, env...)
 	c.Process = Start(t, "otelcol-apm", Binary(t), args, env...)
 	WaitHTTP(t, c.Process, "http://"+c.Health+"/", 30*time.Second)

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/otelcol-apm/otelcol-apm/bench/internal/sink"
 )
 
 // collector is one otelcol-apm process of a variant.
@@ -30,7 +32,7 @@ func freeAddr() string {
 
 // startCollector runs the binary with the variant's configs; pinned to core 0 when pin is set (the driver runs on
 // core 1), so that the collector's figures are its own.
-func startCollector(bin, repo string, configs []string, sinkAddr string, pin bool, env ...string) (*collector, error) {
+func startCollector(bin, repo string, configs []string, s *sink.Sink, pin bool, env ...string) (*collector, error) {
 	c := &collector{otlp: freeAddr(), done: make(chan error, 1)}
 	health := freeAddr()
 	var args []string
@@ -44,7 +46,7 @@ func startCollector(bin, repo string, configs []string, sinkAddr string, pin boo
 	}
 	c.cmd = exec.Command(name, args...)
 	c.cmd.Env = append(os.Environ(), append([]string{
-		"OTLP_GRPC_ENDPOINT=" + c.otlp, "HEALTH_CHECK_ENDPOINT=" + health, "SINK_ENDPOINT=" + sinkAddr,
+		"OTLP_GRPC_ENDPOINT=" + c.otlp, "HEALTH_CHECK_ENDPOINT=" + health, "SINK_ENDPOINT=" + s.Addr, "SINK_METRICS_ENDPOINT=" + s.MetricsAddr,
 	}, env...)...) // pinned, the Go runtime sees one CPU in its affinity mask and sizes GOMAXPROCS to it
 	var err error
 	if c.log, err = os.CreateTemp("", "otelcol-apm-bench-*.log"); err != nil {

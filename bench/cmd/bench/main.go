@@ -35,6 +35,7 @@ func main() {
 	reps := flag.Int("reps", 3, "runs of each measurement per variant (median, min, max)")
 	window := flag.Duration("window", 12*time.Second, "measurement window of each run")
 	out := flag.String("out", "bench", "folder for RESULTS.md and the chart")
+	telemetrygen := flag.String("telemetrygen", "", "contrib's telemetrygen binary, for an outside check of the figures")
 	flag.Parse()
 	repo, err := os.Getwd()
 	if err != nil {
@@ -50,6 +51,11 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	if *telemetrygen != "" {
+		if r.outside, err = runTelemetrygen(*bin, repo, *telemetrygen, 5000, *window); err != nil {
+			log.Fatal(err)
+		}
+	}
 	if err := r.write(filepath.Join(repo, *out)); err != nil {
 		log.Fatal(err)
 	}
@@ -57,9 +63,11 @@ func main() {
 
 // run is one measurement of one variant.
 type run struct {
-	ackedPerSec, cpuPerMillion float64
-	peakRSS                    int64
-	lost                       int64
+	// ackedPerSec is what the receiver acknowledged; deliveredPerSec what reached the sink within the window.
+	ackedPerSec, deliveredPerSec, cpuPerMillion float64
+	peakRSS                                     int64
+	// lost counts spans acknowledged to the client that never reached the sink.
+	lost int64
 }
 
 // measure starts the variant, replays the payload at rate (0: flat out) for window, and reads the collector's CPU
@@ -70,7 +78,7 @@ func measure(bin, repo string, v variant, p *load.Payload, rate float64, window 
 		return run{}, err
 	}
 	defer s.Stop()
-	c, err := startCollector(bin, repo, v.configs, s.Addr, pin)
+	c, err := startCollector(bin, repo, v.configs, s, pin)
 	if err != nil {
 		return run{}, err
 	}
@@ -87,6 +95,7 @@ func measure(bin, repo string, v variant, p *load.Payload, rate float64, window 
 	if err != nil {
 		return run{}, err
 	}
+	delivered := s.Spans()
 	cpuAfter, err := procstat.CPU(c.pid())
 	if err != nil {
 		return run{}, err
@@ -101,10 +110,11 @@ func measure(bin, repo string, v variant, p *load.Payload, rate float64, window 
 		return run{}, err
 	}
 	return run{
-		ackedPerSec:   res.SpansPerSecond(),
-		cpuPerMillion: (cpuAfter - cpuBefore).Seconds() / float64(res.AckedSpans) * 1e6,
-		peakRSS:       rss,
-		lost:          res.AckedSpans - s.Spans(),
+		ackedPerSec:     res.SpansPerSecond(),
+		deliveredPerSec: float64(delivered) / res.Elapsed.Seconds(),
+		cpuPerMillion:   (cpuAfter - cpuBefore).Seconds() / float64(delivered) * 1e6,
+		peakRSS:         rss,
+		lost:            res.AckedSpans - s.Spans(),
 	}, nil
 }
 

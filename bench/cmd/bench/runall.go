@@ -26,6 +26,7 @@ type results struct {
 	maxRate                       map[string][]run
 	accuracy                      []accuracyRow
 	cardinality                   []cardinalityRow
+	outside                       []outsideCheck
 	throughputSpans, payloadSpans int
 }
 
@@ -68,7 +69,7 @@ func runAll(bin, repo string, reps int, window time.Duration) (*results, error) 
 			if err != nil {
 				return nil, fmt.Errorf("%s flat out: %w", v.name, err)
 			}
-			log.Printf("rep %d %s flat out: %.0f acked/s, lost %d", rep+1, v.name, m.ackedPerSec, m.lost)
+			log.Printf("rep %d %s flat out: %.0f delivered/s, %.0f acked/s, %d acknowledged but dropped", rep+1, v.name, m.deliveredPerSec, m.ackedPerSec, m.lost)
 			r.maxRate[v.name] = append(r.maxRate[v.name], m)
 		}
 	}
@@ -108,11 +109,12 @@ func runAccuracy(bin, repo string) ([]accuracyRow, error) {
 		if err != nil {
 			return nil, err
 		}
-		c, err := startCollector(bin, repo, v.configs, s.Addr, false, "METRICS_FLUSH_INTERVAL="+v.flush)
+		c, err := startCollector(bin, repo, v.configs, s, false, "METRICS_FLUSH_INTERVAL="+v.flush, "SERIES_EXPIRY=2h")
 		if err != nil {
 			return nil, err
 		}
-		res, err := load.Replay(context.Background(), c.otlp, p, 2, 8, 0, 5*time.Minute, int64(len(p.Latencies)))
+		// Well under the slowest variant's maximum, so that no span is dropped after acknowledgement.
+		res, err := load.Replay(context.Background(), c.otlp, p, 2, 8, 100_000, 5*time.Minute, int64(len(p.Latencies)))
 		if err != nil || res.RefusedSpans > 0 {
 			c.stop()
 			return nil, fmt.Errorf("accuracy %s: %v, %d refused", v.source, err, res.RefusedSpans)
@@ -261,11 +263,11 @@ func runCardinality(bin, repo string) ([]cardinalityRow, error) {
 		if err != nil {
 			return nil, err
 		}
-		c, err := startCollector(bin, repo, v.configs, s.Addr, false, "METRICS_FLUSH_INTERVAL=5s")
+		c, err := startCollector(bin, repo, v.configs, s, false, "METRICS_FLUSH_INTERVAL=5s")
 		if err != nil {
 			return nil, err
 		}
-		res, err := load.Replay(context.Background(), c.otlp, p, 2, 8, 0, 10*time.Minute, int64(len(p.Latencies)))
+		res, err := load.Replay(context.Background(), c.otlp, p, 2, 8, 100_000, 10*time.Minute, int64(len(p.Latencies)))
 		if err != nil {
 			c.stop()
 			return nil, err

@@ -3,10 +3,12 @@ package routelatencyconnector // import "github.com/otelcol-apm/otelcol-apm/proc
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configopaque"
 
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/route"
 )
@@ -35,7 +37,26 @@ type Config struct {
 	MaxDuration time.Duration `mapstructure:"max_duration"`
 	// Exemplars attaches the trace and span ids of the slowest requests of each interval to the histogram.
 	Exemplars ExemplarsConfig `mapstructure:"exemplars"`
+	// Dashboard serves a read-only route page and JSON API when its endpoint is set.
+	Dashboard DashboardConfig `mapstructure:"dashboard"`
 	_         struct{}
+}
+
+// DashboardConfig sets up the built-in route dashboard. Its history holds at most
+// max_routes x (history / slice) sketches of at most 8 KiB each.
+type DashboardConfig struct {
+	// Endpoint is the listen address, e.g. localhost:8890; empty serves nothing.
+	Endpoint string `mapstructure:"endpoint"`
+	// JaegerUIURL is the Jaeger UI's base URL; when set each route links to its traces slower than its p99.
+	JaegerUIURL string `mapstructure:"jaeger_ui_url"`
+	// BearerToken, when set, is required in an "Authorization: Bearer" header.
+	BearerToken configopaque.String `mapstructure:"bearer_token"`
+	// Slice is the width of one history slice; windows are whole slices.
+	Slice time.Duration `mapstructure:"slice"`
+	// History is how far back the slices go.
+	History time.Duration `mapstructure:"history"`
+	// MaxRoutes bounds the routes the dashboard keeps history for.
+	MaxRoutes int `mapstructure:"max_routes"`
 }
 
 // Dimension is an extra attribute to split series by; Default fills it in when a span lacks it.
@@ -137,6 +158,28 @@ func (c *Config) Validate() error {
 	}
 	if c.Exemplars.MaxPerDataPoint < 0 || c.Exemplars.MaxPerDataPoint > 100 {
 		errs = append(errs, fmt.Errorf("exemplars.max_per_data_point: must be between 0 and 100, got %d", c.Exemplars.MaxPerDataPoint))
+	}
+	errs = append(errs, c.Dashboard.validate())
+	return errors.Join(errs...)
+}
+
+func (d *DashboardConfig) validate() error {
+	if d.Endpoint == "" {
+		return nil
+	}
+	var errs []error
+	if d.Slice < time.Second {
+		errs = append(errs, fmt.Errorf("dashboard.slice: must be at least 1s, got %s", d.Slice))
+	} else if d.History < d.Slice || d.History/d.Slice > 1440 {
+		errs = append(errs, fmt.Errorf("dashboard.history: must hold between 1 and 1440 slices of %s, got %s", d.Slice, d.History))
+	}
+	if d.MaxRoutes < 1 {
+		errs = append(errs, fmt.Errorf("dashboard.max_routes: must be at least 1, got %d", d.MaxRoutes))
+	}
+	if d.JaegerUIURL != "" {
+		if u, err := url.Parse(d.JaegerUIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("dashboard.jaeger_ui_url: %q is not an http(s) URL", d.JaegerUIURL))
+		}
 	}
 	return errors.Join(errs...)
 }

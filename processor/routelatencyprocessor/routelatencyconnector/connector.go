@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/aggregate"
+	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/dashboard"
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/route"
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/routelatencyconnector/internal/metadata"
 )
@@ -37,6 +38,10 @@ type routeConnector struct {
 	store *aggregate.Store
 	attrs aggregate.Attributes // reused per span; the store copies what it keeps
 
+	// history and dashboard exist when dashboard.endpoint is set.
+	history   *dashboard.History
+	dashboard *dashboard.Server
+
 	stop chan struct{}
 	done chan struct{}
 }
@@ -55,6 +60,10 @@ func newRouteConnector(set connector.Settings, cfg *Config, next consumer.Metric
 		attrs:    aggregate.Attributes{Dimensions: make([]string, len(cfg.Dimensions))},
 	}
 	c.store = aggregate.NewStore(storeConfig(cfg), pcommon.NewTimestampFromTime(c.now()))
+	if d := cfg.Dashboard; d.Endpoint != "" {
+		c.history = dashboard.NewHistory(d.Slice, d.History, d.MaxRoutes)
+		c.dashboard = dashboard.NewServer(c.history, d.JaegerUIURL, string(d.BearerToken))
+	}
 	if c.telemetry, err = metadata.NewTelemetryBuilder(set.TelemetrySettings); err != nil {
 		return nil, err
 	}
@@ -95,6 +104,12 @@ func (c *routeConnector) Capabilities() consumer.Capabilities {
 }
 
 func (c *routeConnector) Start(context.Context, component.Host) error {
+	if c.dashboard != nil {
+		if err := c.dashboard.Start(c.cfg.Dashboard.Endpoint); err != nil {
+			return err
+		}
+		c.logger.Info("Route dashboard listening", zap.String("endpoint", c.cfg.Dashboard.Endpoint))
+	}
 	c.stop, c.done = make(chan struct{}), make(chan struct{})
 	go c.flushLoop()
 	return nil
@@ -106,6 +121,11 @@ func (c *routeConnector) Shutdown(ctx context.Context) error {
 		close(c.stop)
 		<-c.done
 		c.flush(ctx)
+	}
+	if c.dashboard != nil {
+		if err := c.dashboard.Shutdown(ctx); err != nil {
+			return err
+		}
 	}
 	c.telemetry.Shutdown()
 	return nil
@@ -126,14 +146,26 @@ func (c *routeConnector) flushLoop() {
 }
 
 func (c *routeConnector) flush(ctx context.Context) {
+	now := c.now()
 	c.mu.Lock()
-	md := c.store.Flush(pcommon.NewTimestampFromTime(c.now()), nil)
+	md := c.store.Flush(pcommon.NewTimestampFromTime(now), c.recordHistory(now))
 	c.mu.Unlock()
 	if md.DataPointCount() == 0 {
 		return
 	}
 	if err := c.next.ConsumeMetrics(ctx, md); err != nil {
 		c.logger.Warn("Route metrics were refused by the next consumer", zap.Error(err), zap.Int("data_points", md.DataPointCount()))
+	}
+}
+
+// recordHistory hands each flushed interval to the dashboard's history, or is nil without a dashboard.
+func (c *routeConnector) recordHistory(now time.Time) func(*aggregate.Series) {
+	if c.history == nil {
+		return nil
+	}
+	return func(s *aggregate.Series) {
+		key := dashboard.RouteKey{Service: s.Attrs.Service, Environment: s.Attrs.Environment, Method: s.Attrs.Method, Route: s.Attrs.Route}
+		c.history.Record(key, s.Sketch, s.IntervalErrors, now)
 	}
 }
 

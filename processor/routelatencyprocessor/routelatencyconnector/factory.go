@@ -43,6 +43,7 @@ func createDefaultConfig() component.Config {
 		MaxSeries:              10000,
 		MaxDuration:            time.Hour,
 		Exemplars:              ExemplarsConfig{MaxPerDataPoint: 3},
+		Dashboard:              DashboardConfig{Slice: 30 * time.Second, History: time.Hour, MaxRoutes: 100},
 	}
 }
 

@@ -31,6 +31,8 @@ type Series struct {
 	Errors   uint64
 	// SumSeconds is the total latency, following the temporality as Requests does.
 	SumSeconds float64
+	// IntervalErrors counts the errors of the current interval, whatever the temporality (the dashboard's slices).
+	IntervalErrors uint64
 	// Sketch holds the latencies (seconds) of the current interval, reset after each flush.
 	Sketch *ddsketch.DDSketch
 
@@ -62,6 +64,7 @@ func (s *Series) record(seconds float64, isError bool, traceID pcommon.TraceID, 
 	s.SumSeconds += seconds
 	if isError {
 		s.Errors++
+		s.IntervalErrors++
 	}
 	s.histogram.observe(seconds)
 	_ = s.Sketch.Add(seconds) // only fails for negative values, which Record rejects
@@ -89,6 +92,7 @@ func (s *Series) record(seconds float64, isError bool, traceID pcommon.TraceID, 
 // resetInterval clears what is kept per interval: the sketch, the exemplars and, for delta temporality, the rest.
 func (s *Series) resetInterval(delta bool, now pcommon.Timestamp) {
 	s.Sketch.Clear()
+	s.IntervalErrors = 0
 	s.exemplars = s.exemplars[:0]
 	s.dirty = false
 	if delta {

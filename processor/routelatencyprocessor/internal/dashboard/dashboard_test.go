@@ -1,0 +1,119 @@
+package dashboard
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/DataDog/sketches-go/ddsketch"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var t0 = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+
+func sketchOf(t *testing.T, seconds ...float64) *ddsketch.DDSketch {
+	s, err := ddsketch.LogCollapsingLowestDenseDDSketch(0.01, 2048)
+	require.NoError(t, err)
+	for _, v := range seconds {
+		require.NoError(t, s.Add(v))
+	}
+	return s
+}
+
+func TestHistoryMergesSlicesOverTheWindow(t *testing.T) {
+	h := NewHistory(30*time.Second, time.Hour, 10)
+	key := RouteKey{"shop", "development", "GET", "/items/{item_id}"}
+	h.Record(key, sketchOf(t, 0.010, 0.020), 1, t0)
+	h.Record(key, sketchOf(t, 0.030), 0, t0.Add(15*time.Second)) // same slice
+	h.Record(key, sketchOf(t, 1.0), 1, t0.Add(10*time.Minute))
+
+	all := h.Summaries(time.Hour, t0.Add(10*time.Minute))
+	require.Len(t, all, 1)
+	assert.Equal(t, uint64(4), all[0].Requests)
+	assert.Equal(t, uint64(2), all[0].Errors)
+	assert.InEpsilon(t, 1.0, all[0].Max, 0.01)
+
+	recent := h.Summaries(time.Minute, t0.Add(10*time.Minute))
+	require.Len(t, recent, 1)
+	assert.Equal(t, uint64(1), recent[0].Requests, "only the last slice is in a 1m window")
+
+	points := h.Series(key, time.Hour, t0.Add(10*time.Minute))
+	require.Len(t, points, 2)
+	assert.Equal(t, uint64(3), points[0].Requests)
+	assert.InEpsilon(t, 0.020, points[0].P50, 0.01)
+}
+
+func TestHistoryRingOverwritesOldSlicesAndCapsRoutes(t *testing.T) {
+	h := NewHistory(time.Minute, 5*time.Minute, 2)
+	key := RouteKey{"shop", "", "GET", "/a"}
+	h.Record(key, sketchOf(t, 0.1), 0, t0)
+	h.Record(key, sketchOf(t, 0.2), 0, t0.Add(5*time.Minute)) // same ring position, five slices later
+	assert.Len(t, h.Series(key, time.Hour, t0.Add(5*time.Minute)), 1)
+
+	h.Record(RouteKey{"shop", "", "GET", "/b"}, sketchOf(t, 0.1), 0, t0)
+	h.Record(RouteKey{"shop", "", "GET", "/c"}, sketchOf(t, 0.1), 0, t0)
+	assert.Len(t, h.Summaries(time.Hour, t0.Add(5*time.Minute)), 2)
+	assert.Equal(t, uint64(1), h.dropped)
+}
+
+func TestAPIAndJaegerLink(t *testing.T) {
+	h := NewHistory(30*time.Second, time.Hour, 10)
+	key := RouteKey{"shop", "development", "GET", "/items/{item_id}"}
+	var lat []float64
+	for i := 1; i <= 1000; i++ {
+		lat = append(lat, float64(i)/1000) // 1 ms .. 1 s
+	}
+	h.Record(key, sketchOf(t, lat...), 10, t0)
+	s := NewServer(h, "http://127.0.0.1:16686/", "")
+	s.now = func() time.Time { return t0.Add(time.Second) }
+
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/routes?window=5m", nil))
+	require.Equal(t, http.StatusOK, rec.Code)
+	var body struct {
+		Routes []RouteJSON `json:"routes"`
+	}
+	require.NoError(t, json.NewDecoder(rec.Body).Decode(&body))
+	require.Len(t, body.Routes, 1)
+	r := body.Routes[0]
+	assert.Equal(t, uint64(1000), r.Requests)
+	assert.InDelta(t, 0.01, r.ErrorRate, 1e-9)
+	assert.InEpsilon(t, 990, r.P99Ms, 0.01) // lower quantile of 1..1000 ms at 0.99
+	assert.InDelta(t, 200, r.RequestsPerMinute, 1e-9)
+
+	u, err := url.Parse(r.JaegerURL)
+	require.NoError(t, err)
+	assert.Equal(t, "http://127.0.0.1:16686/search", u.Scheme+"://"+u.Host+u.Path)
+	assert.Equal(t, "shop", u.Query().Get("service"))
+	assert.JSONEq(t, `{"http.route":"/items/{item_id}"}`, u.Query().Get("tags"))
+	assert.Equal(t, fmt.Sprintf("%dms", int64(math.Floor(r.P99Ms))), u.Query().Get("minDuration"))
+
+	rec = httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/routes?window=2h", nil))
+	assert.Equal(t, http.StatusBadRequest, rec.Code)
+	assert.Contains(t, rec.Body.String(), "window")
+
+	rec = httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/route?service=shop&environment=development&method=GET&route=/items/{item_id}", nil))
+	assert.Equal(t, http.StatusOK, rec.Code)
+	assert.Equal(t, 3, strings.Count(rec.Body.String(), "<polyline"))
+}
+
+func TestBearerToken(t *testing.T) {
+	s := NewServer(NewHistory(time.Minute, time.Hour, 1), "", "s3cret")
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/routes", nil))
+	assert.Equal(t, http.StatusUnauthorized, rec.Code)
+	req := httptest.NewRequest(http.MethodGet, "/api/routes", nil)
+	req.Header.Set("Authorization", "Bearer s3cret")
+	rec = httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, req)
+	assert.Equal(t, http.StatusOK, rec.Code)
+}
