@@ -18,12 +18,13 @@ export GONOSUMDB  := github.com/DataDog,github.com/open-telemetry/opentelemetry-
 export GOTOOLCHAIN := local
 export CGO_ENABLED := 0
 
-.PHONY: help generate check-generated mdatagen build run test unit validate e2e browser bench bench-smoke bench-component jaeger demo image clean
+.PHONY: help generate check-generated mdatagen build run test unit validate e2e browser fuzz bench bench-smoke bench-component jaeger demo image clean
 
 help:
 	@echo "make run     build bin/otelcol-apm and run it with config.yaml"
 	@echo "make test    everything the project tests (what CI runs)"
-	@echo "make build | generate | check-generated | unit | validate | e2e | clean"
+	@echo "make build | generate | check-generated | unit | fuzz | validate | e2e | browser | bench-smoke"
+	@echo "make bench | bench-component | jaeger | demo | image | clean"
 
 $(BUILDER):
 	GOBIN=$(TOOLS_BIN) go install go.opentelemetry.io/collector/cmd/builder@$(OCB_VERSION)
@@ -51,7 +52,7 @@ run: $(BIN)
 	$(BIN) --config config.yaml
 
 ## test: what CI runs, fastest first.
-test: check-generated unit build validate bench-smoke e2e browser
+test: check-generated unit fuzz build validate bench-smoke e2e browser
 
 unit:
 	cd $(COMPONENT_DIR) && go vet ./... && CGO_ENABLED=1 go test -race -count=1 ./...
@@ -74,6 +75,12 @@ $(TELEMETRYGEN):
 ## bench-smoke: each variant for 3 s at 5k spans/s; fails if a variant loses an acknowledged span.
 bench-smoke: $(BIN) $(BENCH)
 	$(BENCH) -smoke -collector $(BIN)
+
+## fuzz: a short, bounded fuzz run of the route resolver and the connector's consume path (FUZZTIME each).
+FUZZTIME ?= 10s
+fuzz:
+	cd $(COMPONENT_DIR) && go test -run '^$$' -fuzz '^FuzzResolve$$' -fuzztime $(FUZZTIME) ./internal/route/
+	cd $(COMPONENT_DIR) && go test -run '^$$' -fuzz '^FuzzConsumeTraces$$' -fuzztime $(FUZZTIME) ./routelatencyconnector/
 
 ## bench-component: the processor's and connector's Go benchmarks (ns/span, allocs) on the realistic span mix.
 bench-component:

@@ -100,10 +100,13 @@ func runAccuracy(bin, repo string) ([]accuracyRow, error) {
 		source  string
 		configs []string
 		flush   string
+		kind    pmetric.MetricType
 	}{
-		{"span_metrics, default explicit buckets", []string{"a-plain", "b-spanmetrics", "b-spanmetrics-explicit"}, "1s"},
-		{"span_metrics, exponential (max_size 160)", []string{"a-plain", "b-spanmetrics"}, "1s"},
-		{"routelatency (sketch, 1%)", []string{"a-plain", "c-routelatency"}, "1h"}, // one interval: flushed at shutdown
+		{"span_metrics, default explicit buckets", []string{"a-plain", "b-spanmetrics", "b-spanmetrics-explicit"}, "1s", pmetric.MetricTypeHistogram},
+		{"span_metrics, exponential histogram (max_size 160)", []string{"a-plain", "b-spanmetrics"}, "1s", pmetric.MetricTypeExponentialHistogram},
+		// One interval, flushed at shutdown, so that the summary's quantiles cover every request.
+		{"routelatency, exponential histogram (max_size 160)", []string{"a-plain", "c-routelatency"}, "1h", pmetric.MetricTypeExponentialHistogram},
+		{"routelatency, quantile summary (sketch, 1%)", []string{"a-plain", "c-routelatency"}, "1h", pmetric.MetricTypeSummary},
 	} {
 		s, err := sink.Start(true)
 		if err != nil {
@@ -123,7 +126,7 @@ func runAccuracy(bin, repo string) ([]accuracyRow, error) {
 		time.Sleep(3 * time.Second) // two span_metrics flushes after the last span
 		c.stop()
 		s.Stop()
-		values, err := reportedQuantiles(s.Metrics(), uint64(len(p.Latencies)))
+		values, err := reportedQuantiles(s.Metrics(), v.kind, uint64(len(p.Latencies)))
 		if err != nil {
 			return nil, fmt.Errorf("accuracy %s: %w", v.source, err)
 		}
@@ -144,9 +147,9 @@ func waitSpans(s *sink.Sink, n int64) {
 	}
 }
 
-// reportedQuantiles reads the quantiles from the newest data point that covers all n requests: a summary
-// (routelatency), an exponential or an explicit histogram (span_metrics, milliseconds).
-func reportedQuantiles(exports []pmetric.Metrics, n uint64) ([]float64, error) {
+// reportedQuantiles reads the quantiles from the newest data point of the metric type that covers all n requests:
+// a summary, an exponential or an explicit histogram (span_metrics' are in milliseconds).
+func reportedQuantiles(exports []pmetric.Metrics, kind pmetric.MetricType, n uint64) ([]float64, error) {
 	for e := len(exports) - 1; e >= 0; e-- {
 		rms := exports[e].ResourceMetrics()
 		for i := 0; i < rms.Len(); i++ {
@@ -154,6 +157,9 @@ func reportedQuantiles(exports []pmetric.Metrics, n uint64) ([]float64, error) {
 			for j := 0; j < sms.Len(); j++ {
 				ms := sms.At(j).Metrics()
 				for k := 0; k < ms.Len(); k++ {
+					if ms.At(k).Type() != kind {
+						continue
+					}
 					if out, ok := quantilesOf(ms.At(k), n); ok {
 						return out, nil
 					}
@@ -161,7 +167,7 @@ func reportedQuantiles(exports []pmetric.Metrics, n uint64) ([]float64, error) {
 			}
 		}
 	}
-	return nil, fmt.Errorf("no histogram or summary of %d requests among %d exports", n, len(exports))
+	return nil, fmt.Errorf("no %s of %d requests among %d exports", kind, n, len(exports))
 }
 
 func quantilesOf(m pmetric.Metric, n uint64) ([]float64, bool) {
