@@ -135,11 +135,19 @@ func truncate(v string) string {
 	return v
 }
 
-// ownString copies a value out of span memory, truncated and valid UTF-8.
+// ownString copies a value out of span memory as valid UTF-8 of at most MaxAttributeLength bytes, cut at a rune
+// boundary.
 func ownString(v string) string {
 	v = truncate(v)
 	if !utf8.ValidString(v) {
-		return strings.ToValidUTF8(v, "\uFFFD")
+		v = strings.ToValidUTF8(v, "\uFFFD")
+	}
+	if len(v) > MaxAttributeLength {
+		cut := MaxAttributeLength
+		for cut > 0 && !utf8.RuneStart(v[cut]) {
+			cut--
+		}
+		v = v[:cut]
 	}
 	return strings.Clone(v)
 }

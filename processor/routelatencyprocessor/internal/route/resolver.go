@@ -127,26 +127,34 @@ func (r *Resolver) internTemplated(service, path string, res Result) Result {
 		buf = append(buf, '/')
 		rest = tail
 	}
-	if len(buf) > r.maxPathLen {
-		buf = buf[:r.maxPathLen]
-	}
-	if !utf8.Valid(buf) {
-		buf = []byte(strings.ToValidUTF8(string(buf), "\uFFFD"))
-	}
 	r.buf = buf
-	return r.internLocked(service, buf, res)
+	return r.internLocked(service, r.bound(buf), res)
+}
+
+// bound makes a route valid UTF-8 (invalid bytes become U+FFFD, which may lengthen it) and then at most maxPathLen
+// bytes, cut at a rune boundary.
+func (r *Resolver) bound(route []byte) []byte {
+	if !utf8.Valid(route) {
+		route = []byte(strings.ToValidUTF8(string(route), "\uFFFD"))
+	}
+	if len(route) <= r.maxPathLen {
+		return route
+	}
+	cut := r.maxPathLen
+	for cut > 0 && !utf8.RuneStart(route[cut]) {
+		cut--
+	}
+	return route[:cut]
 }
 
 func (r *Resolver) intern(service, route string, res Result) Result {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(route) > r.maxPathLen {
-		route, res.Truncated = route[:r.maxPathLen], true
+		route, res.Truncated = route[:min(len(route), r.maxPathLen+utf8.UTFMax)], true // bound() cuts at a rune boundary
 	}
-	if !utf8.ValidString(route) {
-		route = strings.ToValidUTF8(route, "\uFFFD")
-	}
-	return r.internLocked(service, append(r.buf[:0], route...), res)
+	r.buf = append(r.buf[:0], route...)
+	return r.internLocked(service, r.bound(r.buf), res)
 }
 
 // internLocked returns the resolver's own copy of route, or OverflowRoute past a cap. The lookups convert the byte
