@@ -68,7 +68,8 @@ func (b *backends) jaegerServerSpans(t *testing.T, service string, want int) map
 		for _, s := range spans {
 			byName[s.OperationName] = append(byName[s.OperationName], s)
 		}
-		return len(spans) == want, fmt.Sprintf("Jaeger has %d spans of %s: %v", len(spans), service, counts(byName))
+		return len(spans) == want, fmt.Sprintf("Jaeger has %d spans of %s: %v; the Datadog intake has %d of them",
+			len(spans), service, counts(byName), b.intakeCount(service))
 	})
 	return byName
 }
@@ -86,7 +87,9 @@ func (b *backends) intakeSpans(t *testing.T, service string, want int) map[strin
 				n++
 			}
 		}
-		return n == want, fmt.Sprintf("intake has %d spans of %s: %v; %s", n, service, counts(byResource), b.intake.Summary())
+		jaegerSpans, _ := b.jaeger.Spans(service)
+		return n == want, fmt.Sprintf("the Datadog intake has %d spans of %s: %v; Jaeger has %d of them; %s",
+			n, service, counts(byResource), len(jaegerSpans), b.intake.Summary())
 	})
 	return byResource
 }
@@ -121,15 +124,19 @@ func (b *backends) assertJaegerHasNo(t *testing.T, service string) {
 	}
 }
 
-func (b *backends) assertIntakeHasNoSpansOf(t *testing.T, service string) {
-	t.Helper()
+func (b *backends) intakeCount(service string) int {
 	n := 0
 	for _, s := range b.intake.Spans() {
 		if s.Service == service {
 			n++
 		}
 	}
-	if n > 0 {
+	return n
+}
+
+func (b *backends) assertIntakeHasNoSpansOf(t *testing.T, service string) {
+	t.Helper()
+	if n := b.intakeCount(service); n > 0 {
 		t.Errorf("the Datadog intake got %d spans of %s, which must not reach it", n, service)
 	}
 }
