@@ -16,7 +16,11 @@ import (
 )
 
 // dummyEnv is what the shipped configurations need from the environment, with values that reach nothing.
-var dummyEnv = []string{"DD_API_KEY=dummy-key-for-validation", "DD_HOSTNAME=validation-host"}
+var dummyEnv = []string{
+	"DD_API_KEY=dummy-key-for-validation", "DD_HOSTNAME=validation-host",
+	"OTLP_TLS_CERT_FILE=/nonexistent/cert.pem", "OTLP_TLS_KEY_FILE=/nonexistent/key.pem",
+	"OTLP_BEARER_TOKEN=dummy-token", "OTELCOL_APM_QUEUE_DIR=/nonexistent/queue",
+}
 
 func validate(t *testing.T, env []string, configs ...string) (string, error) {
 	t.Helper()
@@ -106,7 +110,7 @@ func TestDefaultConfigRunsHealthyAndKeepsSpans(t *testing.T) {
 		harness.Request{Service: "shop", Method: "GET", Path: "/items/8812", Status: 200, Duration: 12 * time.Millisecond},
 		harness.Request{Service: "shop", Method: "GET", Path: "/items/17", Status: 500, Duration: 40 * time.Millisecond},
 	)
-	harness.SendTraces(t, col.OTLPGRPC, td)
+	col.Send(t, td)
 
 	spanFile := filepath.Join(col.DataDir, "spans.jsonl")
 	harness.Eventually(t, 15*time.Second, "both spans in "+spanFile, func() (bool, string) {

@@ -145,7 +145,7 @@ func (b *backends) assertIntakeHasNoSpansOf(t *testing.T, service string) {
 func TestDevelopmentSendsSpansToJaegerOnly(t *testing.T) {
 	b := startBackends(t)
 	col := harness.StartCollector(t, configs("environments/development.yaml"), b.collectorEnv()...)
-	shop := harness.StartShopAPI(t, "shop-dev", "development", col.OTLPGRPC)
+	shop := harness.StartShopAPI(t, "shop-dev", "development", col)
 	want := shop.Drive(t, harness.StandardMix)
 	shop.Stop() // flushes the SDK's batch
 
@@ -190,8 +190,8 @@ func TestDevelopmentSendsSpansToJaegerOnly(t *testing.T) {
 // TestProductionSendsSpansAndRouteMetricsToDatadogOnly: config.yaml + production.yaml.
 func TestProductionSendsSpansAndRouteMetricsToDatadogOnly(t *testing.T) {
 	b := startBackends(t)
-	col := harness.StartCollector(t, configs("environments/production.yaml"), b.collectorEnv()...)
-	shop := harness.StartShopAPI(t, "shop-prod", "production", col.OTLPGRPC)
+	col := harness.StartSecureCollector(t, configs("environments/production.yaml"), b.collectorEnv()...)
+	shop := harness.StartShopAPI(t, "shop-prod", "production", col)
 	want := shop.Drive(t, harness.StandardMix)
 	shop.Stop()
 
@@ -238,9 +238,9 @@ func TestProductionSendsSpansAndRouteMetricsToDatadogOnly(t *testing.T) {
 // spans of an environment no route names.
 func TestGatewayRoutesEachEnvironmentToItsBackend(t *testing.T) {
 	b := startBackends(t)
-	col := harness.StartCollector(t, configs("environments/gateway.yaml"), b.collectorEnv()...)
-	dev := harness.StartShopAPI(t, "shop-dev", "development", col.OTLPGRPC)
-	prod := harness.StartShopAPI(t, "shop-prod", "production", col.OTLPGRPC)
+	col := harness.StartSecureCollector(t, configs("environments/gateway.yaml"), b.collectorEnv()...)
+	dev := harness.StartShopAPI(t, "shop-dev", "development", col)
+	prod := harness.StartShopAPI(t, "shop-prod", "production", col)
 	wantDev := dev.Drive(t, harness.StandardMix)
 	wantProd := prod.Drive(t, harness.StandardMix)
 	dev.Stop()
@@ -249,7 +249,7 @@ func TestGatewayRoutesEachEnvironmentToItsBackend(t *testing.T) {
 		harness.Request{Service: "shop-qa", Environment: "qa", Method: "GET", Path: "/items/1", Status: 200, Duration: time.Millisecond},
 		harness.Request{Service: "shop-none", Method: "GET", Path: "/items/2", Status: 200, Duration: time.Millisecond},
 	)
-	harness.SendTraces(t, col.OTLPGRPC, td)
+	col.Send(t, td)
 
 	assertCounts(t, "Jaeger", wantDev, b.jaegerServerSpans(t, "shop-dev", harness.StandardMix.Total()+1))
 	assertCounts(t, "Datadog intake", wantProd, b.intakeSpans(t, "shop-prod", harness.StandardMix.Total()+1))
@@ -289,7 +289,7 @@ func TestJaegerOutageLosesNoAcceptedSpan(t *testing.T) {
 				reqs[i] = harness.Request{Service: service, Environment: "development", Method: "GET", Path: fmt.Sprintf("/items/%d", sent+i), Status: 200, Duration: time.Millisecond}
 			}
 			td, _ := harness.Traces(reqs...)
-			if err := harness.ExportTraces(col.OTLPGRPC, td); err != nil {
+			if err := col.Export(td); err != nil {
 				t.Fatalf("the collector refused a batch during the outage: %v", err)
 			}
 			sent += len(reqs)

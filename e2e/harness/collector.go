@@ -11,7 +11,9 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 )
 
 // Binary returns the otelcol-apm binary that `make` built once for the whole run (OTELCOL_APM_BIN).
@@ -27,11 +29,14 @@ func Binary(t testing.TB) string {
 	return bin
 }
 
-// Collector is a running otelcol-apm with every endpoint of config.yaml on its own loopback port.
+// Collector is an otelcol-apm with every endpoint of the shipped configs on its own loopback port. Creds is set
+// for the hardened configurations: its receivers then take TLS and a bearer token only.
 type Collector struct {
 	*Process
 	OTLPGRPC, OTLPHTTP, Health, RouteMetrics, Telemetry string
 	DataDir                                             string
+	Creds                                               *Credentials
+	args, env                                           []string
 }
 
 // ConfigPath returns the path of a shipped configuration file, relative to the repository root.
@@ -40,46 +45,88 @@ func ConfigPath(rel string) string { return filepath.Join(RepoRoot(), rel) }
 // StartCollector runs otelcol-apm with the given configs (paths) and extra environment, and waits for health.
 func StartCollector(t testing.TB, configs []string, env ...string) *Collector {
 	t.Helper()
+	c := NewCollector(t, configs, nil, env...)
+	c.Start(t)
+	return c
+}
+
+// StartSecureCollector is StartCollector for a hardened configuration, with fresh credentials.
+func StartSecureCollector(t testing.TB, configs []string, env ...string) *Collector {
+	t.Helper()
+	c := NewCollector(t, configs, NewCredentials(t), env...)
+	c.Start(t)
+	return c
+}
+
+// NewCollector prepares ports, a data directory (with the export queue in DataDir/queue) and the environment,
+// without starting the process.
+func NewCollector(t testing.TB, configs []string, creds *Credentials, env ...string) *Collector {
+	t.Helper()
 	c := &Collector{
 		OTLPGRPC: Addr(t), OTLPHTTP: Addr(t), Health: Addr(t), RouteMetrics: Addr(t),
-		Telemetry: fmt.Sprint(FreePort(t)), DataDir: t.TempDir(),
+		Telemetry: fmt.Sprint(FreePort(t)), DataDir: t.TempDir(), Creds: creds,
 	}
-	args := []string{}
 	for _, cfg := range configs {
-		args = append(args, "--config", cfg)
+		c.args = append(c.args, "--config", cfg)
 	}
-	env = append([]string{
+	c.env = []string{
 		"OTLP_GRPC_ENDPOINT=" + c.OTLPGRPC,
 		"OTLP_HTTP_ENDPOINT=" + c.OTLPHTTP,
 		"HEALTH_CHECK_ENDPOINT=" + c.Health,
 		"ROUTE_METRICS_ENDPOINT=" + c.RouteMetrics,
 		"TELEMETRY_METRICS_PORT=" + c.Telemetry,
 		"OTELCOL_APM_DATA_DIR=" + c.DataDir,
+		"OTELCOL_APM_QUEUE_DIR=" + filepath.Join(c.DataDir, "queue"),
 		"ROUTE_METRICS_FLUSH_INTERVAL=1s",
 		"DASHBOARD_ENDPOINT=" + Addr(t),
-	}, env...)
-	c.Process = Start(t, "otelcol-apm", Binary(t), args, env...)
-	WaitHTTP(t, c.Process, "http://"+c.Health+"/", 30*time.Second)
+	}
+	if creds != nil {
+		c.env = append(c.env, creds.CollectorEnv()...)
+	}
+	c.env = append(c.env, env...)
 	return c
 }
 
-// SendTraces exports td over OTLP/gRPC and fails the test when the collector does not acknowledge it.
-func SendTraces(t testing.TB, endpoint string, td ptrace.Traces) {
+// Start runs the process (again, after a Kill: same ports, same data directory) and waits for health.
+func (c *Collector) Start(t testing.TB) {
 	t.Helper()
-	if err := ExportTraces(endpoint, td); err != nil {
-		t.Fatalf("export %d spans to %s: %v", td.SpanCount(), endpoint, err)
-	}
+	c.Process = Start(t, "otelcol-apm", Binary(t), c.args, c.env...)
+	WaitHTTP(t, c.Process, "http://"+c.Health+"/", 30*time.Second)
 }
 
-// ExportTraces exports td over OTLP/gRPC and returns the collector's answer.
-func ExportTraces(endpoint string, td ptrace.Traces) error {
-	conn, err := grpc.NewClient(endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
+// Dial opens a gRPC connection to the OTLP receiver: TLS with the bearer token when the collector is hardened.
+func (c *Collector) Dial() (*grpc.ClientConn, error) {
+	if c.Creds == nil {
+		return grpc.NewClient(c.OTLPGRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	}
+	return grpc.NewClient(c.OTLPGRPC, grpc.WithTransportCredentials(credentials.NewTLS(c.Creds.ClientTLS())))
+}
+
+// OutgoingContext carries the bearer token of a hardened collector.
+func (c *Collector) OutgoingContext(ctx context.Context) context.Context {
+	if c.Creds == nil {
+		return ctx
+	}
+	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+c.Creds.Token)
+}
+
+// Export sends td over OTLP/gRPC and returns the collector's answer.
+func (c *Collector) Export(td ptrace.Traces) error {
+	conn, err := c.Dial()
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err = ptraceotlp.NewGRPCClient(conn).Export(ctx, ptraceotlp.NewExportRequestFromTraces(td))
+	_, err = ptraceotlp.NewGRPCClient(conn).Export(c.OutgoingContext(ctx), ptraceotlp.NewExportRequestFromTraces(td))
 	return err
+}
+
+// Send exports td and fails the test when the collector does not acknowledge it.
+func (c *Collector) Send(t testing.TB, td ptrace.Traces) {
+	t.Helper()
+	if err := c.Export(td); err != nil {
+		t.Fatalf("export %d spans to %s: %v", td.SpanCount(), c.OTLPGRPC, err)
+	}
 }

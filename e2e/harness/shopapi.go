@@ -16,23 +16,30 @@ type ShopAPI struct {
 	Addr string
 }
 
-// StartShopAPI runs the example service (SHOPAPI_BIN) as service in environment, exporting OTLP to collectorGRPC.
-func StartShopAPI(t testing.TB, service, environment, collectorGRPC string) *ShopAPI {
+// StartShopAPI runs the example service (SHOPAPI_BIN) as service in environment, exporting OTLP/gRPC to col the
+// way an SDK is configured from its environment (TLS and the bearer token when col is hardened).
+func StartShopAPI(t testing.TB, service, environment string, col *Collector) *ShopAPI {
 	t.Helper()
 	bin := os.Getenv("SHOPAPI_BIN")
 	if bin == "" {
 		t.Fatal("SHOPAPI_BIN is not set: run the suites through make (make e2e), which builds the example service")
 	}
 	s := &ShopAPI{Addr: Addr(t)}
-	s.Process = Start(t, service, bin, nil,
-		"LISTEN_ADDR="+s.Addr,
-		"OTEL_SERVICE_NAME="+service,
-		"OTEL_RESOURCE_ATTRIBUTES=deployment.environment.name="+environment,
-		"OTEL_EXPORTER_OTLP_ENDPOINT=http://"+collectorGRPC,
-		"OTEL_EXPORTER_OTLP_INSECURE=true",
+	env := []string{
+		"LISTEN_ADDR=" + s.Addr,
+		"OTEL_SERVICE_NAME=" + service,
+		"OTEL_RESOURCE_ATTRIBUTES=deployment.environment.name=" + environment,
 		"OTEL_TRACES_SAMPLER=always_on",
 		"SLOW_DELAY=600ms",
-	)
+	}
+	if col.Creds == nil {
+		env = append(env, "OTEL_EXPORTER_OTLP_ENDPOINT=http://"+col.OTLPGRPC, "OTEL_EXPORTER_OTLP_INSECURE=true")
+	} else {
+		env = append(env, "OTEL_EXPORTER_OTLP_ENDPOINT=https://"+col.OTLPGRPC,
+			"OTEL_EXPORTER_OTLP_CERTIFICATE="+col.Creds.CertFile,
+			"OTEL_EXPORTER_OTLP_HEADERS=authorization=Bearer%20"+col.Creds.Token)
+	}
+	s.Process = Start(t, service, bin, nil, env...)
 	WaitStatus(t, s.Process, "http://"+s.Addr+"/items/0", http.StatusOK, 20*time.Second)
 	return s
 }
