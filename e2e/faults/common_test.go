@@ -1,0 +1,149 @@
+// Package faults is the fault suite of the hardened gateway (docs/reliability.md): crash, backend outage,
+// overload, bad input, authentication and secrets, each against a real otelcol-apm on loopback, each printing its
+// figures on a "FIGURES" line. `make faults` runs all of it; `make test` runs the fast scenarios (4-6).
+package faults
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/otelcol-apm/otelcol-apm/e2e/harness"
+)
+
+// startGateway runs config.yaml + environments/gateway.yaml, hardened, with its development route (Jaeger in the
+// shipped file) pointed at sink, Datadog at a closed loopback port, and extra environment (queue size, memory).
+func startGateway(t *testing.T, sink *seqSink, env ...string) *harness.Collector {
+	t.Helper()
+	configs := []string{harness.ConfigPath("config.yaml"), harness.ConfigPath("environments/gateway.yaml"),
+		harness.ConfigPath("e2e/testdata/datadog-intake.yaml")}
+	col := harness.NewCollector(t, configs, harness.NewCredentials(t), append([]string{
+		"JAEGER_OTLP_ENDPOINT=" + sink.Addr,
+		"DD_API_KEY=faults-dd-key",
+		"DD_INTAKE_URL=http://" + harness.Addr(t), // a closed loopback port: nothing of this suite leaves the machine
+	}, env...)...)
+	col.Start(t)
+	return col
+}
+
+// memory reads the process's current and peak resident set (MiB) from /proc.
+func memory(pid int) (rss, peak float64) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 2 {
+			continue
+		}
+		kib, _ := strconv.ParseFloat(fields[1], 64)
+		switch fields[0] {
+		case "VmRSS:":
+			rss = kib / 1024
+		case "VmHWM:":
+			peak = kib / 1024
+		}
+	}
+	return rss, peak
+}
+
+// queueSpans reads the exporter's queue size (spans) from the collector's own Prometheus telemetry.
+func queueSpans(col *harness.Collector, exporter string) (float64, error) {
+	body, err := get("http://127.0.0.1:" + col.Telemetry + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, "otelcol_exporter_queue_size{") && strings.Contains(line, `exporter="`+exporter+`"`) {
+			return strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		}
+	}
+	return 0, fmt.Errorf("no otelcol_exporter_queue_size for %s", exporter)
+}
+
+func healthy(col *harness.Collector) error {
+	resp, err := http.Get("http://" + col.Health + "/")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("health check answered %s", resp.Status)
+	}
+	return nil
+}
+
+func get(url string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+// sampler records the collector's peak RSS and the exporter queue's peak while a scenario runs.
+type sampler struct {
+	peakRSS, peakQueue float64
+	stop               chan struct{}
+	done               chan struct{}
+}
+
+func sample(col *harness.Collector, exporter string) *sampler {
+	s := &sampler{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-tick.C:
+			}
+			if rss, _ := memory(col.Pid()); rss > s.peakRSS {
+				s.peakRSS = rss
+			}
+			if q, err := queueSpans(col, exporter); err == nil && q > s.peakQueue {
+				s.peakQueue = q
+			}
+		}
+	}()
+	return s
+}
+
+func (s *sampler) finish() { close(s.stop); <-s.done }
+
+// waitDelivered waits (bounded) until every acknowledged span reached the sink, and returns the final count.
+func waitDelivered(t *testing.T, sink *seqSink, acked []uint64, timeout time.Duration) delivery {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		d := sink.delivery(acked)
+		if d.Lost == 0 || time.Now().After(deadline) {
+			return d
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+func figures(t *testing.T, scenario, format string, args ...any) {
+	t.Helper()
+	line := fmt.Sprintf("FIGURES %s: %s", scenario, fmt.Sprintf(format, args...))
+	t.Log(line)
+	fmt.Println(line)
+}
