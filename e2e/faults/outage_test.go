@@ -1,0 +1,68 @@
+package faults
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+)
+
+// outageQueueSpans is the export queue's capacity in this scenario: small enough that a 60 s outage at the load's
+// rate fills it, so that the refusals past capacity show.
+const outageQueueSpans = 50000
+
+// TestFault2BackendOutage: the backend is down for 60 s under load, then back. Every acknowledged span is delivered;
+// once the queue is full, the gateway refuses new spans with a retryable error instead of growing.
+func TestFault2BackendOutage(t *testing.T) {
+	sink := startSeqSink(t, 0)
+	col := startGateway(t, sink, "EXPORT_QUEUE_SPANS=50000")
+	s := sample(col, "otlp_grpc/jaeger")
+	l := newLoad(col, 2000, 2)
+	ctx, cancel := context.WithCancel(context.Background())
+	loadDone := make(chan error, 1)
+	go func() { loadDone <- l.run(ctx) }()
+
+	time.Sleep(5 * time.Second)
+	sink.Stop()
+	time.Sleep(60 * time.Second)
+	_, _, refusedDuringOutage := l.result()
+	sink.Restart()
+	back := time.Now()
+	time.Sleep(10 * time.Second)
+	cancel()
+	if err := <-loadDone; err != nil {
+		t.Fatal(err)
+	}
+	acked, sent, refused := l.result()
+	d := waitDelivered(t, sink, acked, 90*time.Second)
+	drained := time.Since(back)
+	s.finish()
+	figures(t, "2 backend outage", "sent %d spans at 2000/s, acknowledged %d, refused %s (%d during the outage); delivered %d distinct, lost after acknowledgement %d, duplicates %d; queue peak %.0f of %d spans; peak RSS %.0f MiB; all delivered %.1fs after the backend came back",
+		sent, d.Acked, formatCounts(refused), total(refusedDuringOutage), d.Delivered, d.Lost, d.Duplicates, s.peakQueue, outageQueueSpans, s.peakRSS, drained.Seconds())
+	if d.Lost > 0 {
+		t.Errorf("%d acknowledged spans never reached the backend after it came back", d.Lost)
+	}
+	if refusedDuringOutage[codes.Unavailable.String()] == 0 {
+		t.Errorf("a full queue did not refuse spans with Unavailable; refusals: %s", formatCounts(refusedDuringOutage))
+	}
+	for code := range refused {
+		if code != codes.Unavailable.String() && code != codes.ResourceExhausted.String() {
+			t.Errorf("refusals must be retryable (Unavailable, ResourceExhausted), got %s", formatCounts(refused))
+		}
+	}
+	if s.peakQueue > outageQueueSpans {
+		t.Errorf("the queue grew to %.0f spans past its capacity of %d", s.peakQueue, outageQueueSpans)
+	}
+	if err := healthy(col); err != nil {
+		t.Error(err)
+	}
+}
+
+func total(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
