@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
 	"github.com/otelcol-apm/otelcol-apm/e2e/harness"
 )
 
@@ -147,3 +149,5 @@ func figures(t *testing.T, scenario, format string, args ...any) {
 	t.Log(line)
 	fmt.Println(line)
 }
+
+func pcommonTime(t time.Time) pcommon.Timestamp { return pcommon.NewTimestampFromTime(t) }
