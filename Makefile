@@ -18,12 +18,12 @@ export GONOSUMDB  := github.com/DataDog,github.com/open-telemetry/opentelemetry-
 export GOTOOLCHAIN := local
 export CGO_ENABLED := 0
 
-.PHONY: help generate check-generated mdatagen build run test unit validate e2e browser fuzz bench bench-smoke bench-component jaeger demo image clean
+.PHONY: help generate check-generated mdatagen build run test unit validate e2e faults faults-fast browser fuzz bench bench-smoke bench-component jaeger demo image clean
 
 help:
 	@echo "make run     build bin/otelcol-apm and run it with config.yaml"
 	@echo "make test    everything the project tests (what CI runs)"
-	@echo "make build | generate | check-generated | unit | fuzz | validate | e2e | browser | bench-smoke"
+	@echo "make build | generate | check-generated | unit | fuzz | validate | e2e | faults | browser | bench-smoke"
 	@echo "make bench | bench-component | jaeger | demo | image | clean"
 
 $(BUILDER):
@@ -52,7 +52,7 @@ run: $(BIN)
 	$(BIN) --config config.yaml
 
 ## test: what CI runs, fastest first.
-test: check-generated unit fuzz build validate bench-smoke e2e browser
+test: check-generated unit fuzz build validate bench-smoke e2e faults-fast browser
 
 unit:
 	cd $(COMPONENT_DIR) && go vet ./... && CGO_ENABLED=1 go test -race -count=1 ./...
@@ -93,7 +93,21 @@ validate: $(BIN)
 ## e2e: real collector, real Jaeger, the Datadog intake and the example service, all on loopback.
 e2e: $(BIN) $(SHOPAPI) $(JAEGER)
 	OTELCOL_APM_BIN=$(CURDIR)/$(BIN) JAEGER_BIN=$(CURDIR)/$(JAEGER) SHOPAPI_BIN=$(CURDIR)/$(SHOPAPI) \
-		go test -count=1 -timeout 20m ./e2e/...
+		go test -count=1 -timeout 20m ./e2e/ ./e2e/ddintake/ ./e2e/harness/
+
+## faults: the hardened gateway under kill -9, a 60 s backend outage, 60 s of 10x overload, bad input, wrong
+## credentials and a search for its secrets (about 5 minutes); prints each scenario's FIGURES (docs/reliability.md).
+FAULTS_RUN ?= TestFault
+faults: $(BIN)
+	@mkdir -p .cache
+	OTELCOL_APM_BIN=$(CURDIR)/$(BIN) go test -count=1 -timeout 20m -v -run '$(FAULTS_RUN)' ./e2e/faults/ 2>&1 \
+		| tee .cache/faults.log | grep -aE '^(FIGURES|--- |ok|FAIL|panic)|_test.go:[0-9]+: [^F]' \
+		|| { echo "make faults failed; the whole output (collector logs included) is in .cache/faults.log"; exit 1; }
+
+## faults-fast: scenarios 4-6 (bad input, auth, secrets), part of make test.
+faults-fast:
+	$(MAKE) faults FAULTS_RUN='TestFault[456]'
+
 
 ## browser: the route dashboard driven in headless Chromium (installed from Debian when missing); screenshots in
 ## SCREENSHOT_DIR (default: a temporary folder).
