@@ -207,7 +207,6 @@ func newRawClient(col *harness.Collector) *rawClient {
 	return &rawClient{col: col, client: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
 }
 
-
 // grpc sends one Export call. body is either a serialized request (framed here) or, with encoding set, a whole
 // frame that is already compressed.
 func (c *rawClient) grpc(body []byte, encoding string) answer {
