@@ -3,7 +3,6 @@ package faults
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -216,17 +215,11 @@ func (c *rawClient) grpc(body []byte, encoding string) answer {
 		binary.BigEndian.PutUint32(frame[1:], uint32(len(body)))
 		frame = append(frame, body...)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost,
-		"https://"+c.col.OTLPGRPC+"/opentelemetry.proto.collector.trace.v1.TraceService/Export", bytes.NewReader(frame))
-	req.Header.Set("Content-Type", "application/grpc")
-	req.Header.Set("TE", "trailers")
-	req.Header.Set("Authorization", "Bearer "+c.col.Creds.Token)
+	headers := map[string]string{"Content-Type": "application/grpc", "TE": "trailers"}
 	if encoding != "" {
-		req.Header.Set("Grpc-Encoding", encoding)
+		headers["Grpc-Encoding"] = encoding
 	}
-	resp, err := c.client.Do(req)
+	resp, err := c.post(c.col.OTLPGRPC+"/opentelemetry.proto.collector.trace.v1.TraceService/Export", headers, frame)
 	if err != nil {
 		return answer{status: "transport error", detail: ": " + err.Error()}
 	}
@@ -240,15 +233,11 @@ func (c *rawClient) grpc(body []byte, encoding string) answer {
 }
 
 func (c *rawClient) http(contentType, encoding string, body []byte) answer {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+c.col.OTLPHTTP+"/v1/traces", bytes.NewReader(body))
-	req.Header.Set("Content-Type", contentType)
-	req.Header.Set("Authorization", "Bearer "+c.col.Creds.Token)
+	headers := map[string]string{"Content-Type": contentType}
 	if encoding != "" {
-		req.Header.Set("Content-Encoding", encoding)
+		headers["Content-Encoding"] = encoding
 	}
-	resp, err := c.client.Do(req)
+	resp, err := c.post(c.col.OTLPHTTP+"/v1/traces", headers, body)
 	if err != nil {
 		return answer{status: "transport error", detail: ": " + err.Error()}
 	}
@@ -258,6 +247,19 @@ func (c *rawClient) http(contentType, encoding string, body []byte) answer {
 		return answer{status: "HTTP " + resp.Status, accepted: true} // the body is a binary ExportTraceServiceResponse
 	}
 	return answer{status: "HTTP " + resp.Status, detail: shorten(string(msg))}
+}
+
+// post sends body over TLS with the bearer token; the caller reads and closes the answer.
+func (c *rawClient) post(hostPath string, headers map[string]string, body []byte) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodPost, "https://"+hostPath, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.col.Creds.Token)
+	return c.client.Do(req) // bounded by the client's timeout
 }
 
 func shorten(msg string) string {

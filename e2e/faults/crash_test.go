@@ -1,7 +1,6 @@
 package faults
 
 import (
-	"context"
 	"testing"
 	"time"
 )
@@ -12,9 +11,7 @@ func TestFault1CrashUnderLoad(t *testing.T) {
 	sink := startSeqSink(t, 0)
 	col := startGateway(t, sink)
 	l := newLoad(col, 5000, 4)
-	ctx, cancel := context.WithCancel(context.Background())
-	loadDone := make(chan error, 1)
-	go func() { loadDone <- l.run(ctx) }()
+	stopLoad := l.start(t)
 
 	time.Sleep(10 * time.Second)
 	ackedAtKill, _, _ := l.result()
@@ -24,10 +21,7 @@ func TestFault1CrashUnderLoad(t *testing.T) {
 	col.Start(t) // same ports, same queue directory
 	restarted := time.Since(killed)
 	time.Sleep(10 * time.Second)
-	cancel()
-	if err := <-loadDone; err != nil {
-		t.Fatal(err)
-	}
+	stopLoad()
 
 	acked, sent, refused := l.result()
 	d := waitDelivered(t, sink, acked, 60*time.Second)

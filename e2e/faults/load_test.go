@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -72,6 +73,19 @@ func (l *load) run(ctx context.Context) error {
 	}
 	wg.Wait()
 	return nil
+}
+
+// start runs the load in the background; the stop it returns ends it and waits for the last answers.
+func (l *load) start(t *testing.T) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.run(ctx) }()
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func (l *load) record(first uint64, err error) {

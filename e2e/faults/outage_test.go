@@ -1,7 +1,6 @@
 package faults
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -19,9 +18,7 @@ func TestFault2BackendOutage(t *testing.T) {
 	col := startGateway(t, sink, "EXPORT_QUEUE_SPANS=50000")
 	s := sample(col, "otlp_grpc/jaeger")
 	l := newLoad(col, 2000, 2)
-	ctx, cancel := context.WithCancel(context.Background())
-	loadDone := make(chan error, 1)
-	go func() { loadDone <- l.run(ctx) }()
+	stopLoad := l.start(t)
 
 	time.Sleep(5 * time.Second)
 	sink.Stop()
@@ -30,10 +27,7 @@ func TestFault2BackendOutage(t *testing.T) {
 	sink.Restart()
 	back := time.Now()
 	time.Sleep(10 * time.Second)
-	cancel()
-	if err := <-loadDone; err != nil {
-		t.Fatal(err)
-	}
+	stopLoad()
 	acked, sent, refused := l.result()
 	d := waitDelivered(t, sink, acked, 90*time.Second)
 	drained := time.Since(back)
