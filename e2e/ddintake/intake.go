@@ -54,6 +54,7 @@ type Intake struct {
 	server *http.Server
 
 	mu         sync.Mutex
+	down       bool
 	apiKeys    map[string]int
 	spans      []Span
 	points     []Point
@@ -85,12 +86,24 @@ func Start() (*Intake, error) {
 	return in, nil
 }
 
+// SetDown makes the intake answer every request with 503 (an outage) until SetDown(false).
+func (in *Intake) SetDown(down bool) {
+	in.mu.Lock()
+	in.down = down
+	in.mu.Unlock()
+}
+
 // Close stops the server.
 func (in *Intake) Close() error { return in.server.Close() }
 
 func (in *Intake) recordRequest(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		in.mu.Lock()
+		if in.down {
+			in.mu.Unlock()
+			http.Error(w, "intake down", http.StatusServiceUnavailable)
+			return
+		}
 		in.requests[r.Method+" "+r.URL.Path]++
 		if key := r.Header.Get("DD-API-KEY"); key != "" {
 			in.apiKeys[key]++

@@ -26,6 +26,7 @@ var loadTraceMark = [8]byte{'f', 'a', 'u', 'l', 't', 'l', 'o', 'd'}
 // workers, like a fleet of SDKs that do not retry, and remembers which spans the collector acknowledged.
 type load struct {
 	col            *harness.Collector
+	environment    string // deployment.environment.name: where the gateway routes the load
 	spansPerSecond int
 	batch          int
 	workers        int
@@ -37,7 +38,7 @@ type load struct {
 }
 
 func newLoad(col *harness.Collector, spansPerSecond, workers int) *load {
-	return &load{col: col, spansPerSecond: spansPerSecond, batch: 100, workers: workers, refused: map[string]int{}}
+	return &load{col: col, environment: "development", spansPerSecond: spansPerSecond, batch: 100, workers: workers, refused: map[string]int{}}
 }
 
 // run sends until ctx ends and returns when every worker has its last answer.
@@ -63,7 +64,7 @@ func (l *load) run(ctx context.Context) error {
 				case <-tick.C:
 				}
 				first := l.next.Add(uint64(l.batch)) - uint64(l.batch) + 1
-				req := ptraceotlp.NewExportRequestFromTraces(loadTraces(first, l.batch))
+				req := ptraceotlp.NewExportRequestFromTraces(loadTracesIn(l.environment, first, l.batch))
 				callCtx, cancel := context.WithTimeout(l.col.OutgoingContext(context.Background()), 5*time.Second)
 				_, err := client.Export(callCtx, req)
 				cancel()
@@ -127,11 +128,14 @@ func formatCounts(m map[string]int) string {
 }
 
 // loadTraces builds n server spans of a FastAPI-like service in development, numbered from first.
-func loadTraces(first uint64, n int) ptrace.Traces {
+func loadTraces(first uint64, n int) ptrace.Traces { return loadTracesIn("development", first, n) }
+
+// loadTracesIn builds n server spans of a FastAPI-like service in environment, numbered from first.
+func loadTracesIn(environment string, first uint64, n int) ptrace.Traces {
 	td := ptrace.NewTraces()
 	rs := td.ResourceSpans().AppendEmpty()
 	rs.Resource().Attributes().PutStr("service.name", "faults-load")
-	rs.Resource().Attributes().PutStr("deployment.environment.name", "development")
+	rs.Resource().Attributes().PutStr("deployment.environment.name", environment)
 	spans := rs.ScopeSpans().AppendEmpty().Spans()
 	spans.EnsureCapacity(n)
 	end := time.Now()
