@@ -78,6 +78,7 @@ func TestFault2DatadogOutage(t *testing.T) {
 	col := startGateway(t, startSeqSink(t, 0), "DD_INTAKE_URL="+intake.URL)
 	l := newLoad(col, 2000, 2)
 	l.environment = "production"
+	s := sample(col, "datadog")
 	stopLoad := l.start(t)
 
 	time.Sleep(5 * time.Second)
@@ -119,6 +120,7 @@ func TestFault2DatadogOutage(t *testing.T) {
 			break
 		}
 	}
+	s.finish()
 	duplicates := 0
 	for _, n := range seen {
 		duplicates += max(n-1, 0)
@@ -127,8 +129,8 @@ func TestFault2DatadogOutage(t *testing.T) {
 	for i, p := range phases {
 		lost[i] = fmt.Sprintf("%d of %d acknowledged %s", missing[i], len(p.seqs), p.name)
 	}
-	figures(t, "2 Datadog outage", "sent %d spans at 2000/s, acknowledged %d, refused %s; never reached the intake: %s; duplicates %d",
-		sent, len(acked), formatCounts(refused), strings.Join(lost, ", "), duplicates)
+	figures(t, "2 Datadog outage", "sent %d spans at 2000/s, acknowledged %d, refused %s; never reached the intake: %s; duplicates %d; peak RSS %.0f MiB",
+		sent, len(acked), formatCounts(refused), strings.Join(lost, ", "), duplicates, s.peakRSS)
 	if missing[2] > 0 {
 		t.Errorf("%d spans acknowledged after the intake came back never reached it: the Datadog route did not recover", missing[2])
 	}
