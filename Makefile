@@ -84,7 +84,7 @@ fuzz:
 
 ## bench-component: the processor's and connector's Go benchmarks (ns/span, allocs) on the realistic span mix.
 bench-component:
-	cd $(COMPONENT_DIR) && go test -run '^$$' -bench . -benchmem -count 5 ./ ./routelatencyconnector/
+	cd $(COMPONENT_DIR) && go test -run '^$$' -bench . -benchmem -count 5 ./ ./routelatencyconnector/ ./internal/utf8check/
 
 ## validate: every shipped configuration, with dummy values for the variables it needs.
 validate: $(BIN)

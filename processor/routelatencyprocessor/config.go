@@ -19,7 +19,10 @@ type Config struct {
 	RenameSpans bool `mapstructure:"rename_spans"`
 	// Slow tags request spans slower than their route's threshold.
 	Slow SlowConfig `mapstructure:"slow"`
-	_    struct{}
+	// RejectInvalidUTF8 refuses a whole request (a permanent error: gRPC InvalidArgument, HTTP 400) when any of its
+	// strings is not UTF-8, before anything of it goes on; off, such strings pass as they came.
+	RejectInvalidUTF8 bool `mapstructure:"reject_invalid_utf8"`
+	_                 struct{}
 }
 
 // SlowConfig sets the thresholds above which a request span gets Attribute = true.

@@ -6,11 +6,15 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/metric"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/metadata"
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/route"
+	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/utf8check"
 )
 
 const attrServiceName = "service.name"
@@ -52,6 +56,12 @@ func (p *routeProcessor) shutdown(context.Context) error {
 // processTraces changes request spans in place: http.route when absent, the span name when it is a raw path, the
 // slow attribute past the route's threshold. Nothing else about a span changes.
 func (p *routeProcessor) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
+	if p.cfg.RejectInvalidUTF8 {
+		if err := utf8check.Traces(td); err != nil {
+			// The status makes the OTLP receiver answer InvalidArgument (HTTP 400) instead of Internal (500).
+			return td, consumererror.NewPermanent(status.Error(codes.InvalidArgument, err.Error()))
+		}
+	}
 	var requests, unrouted, overflow int64
 	slowOn := p.cfg.Slow.enabled()
 	rss := td.ResourceSpans()

@@ -14,10 +14,13 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 	"go.opentelemetry.io/collector/confmap/xconfmap"
+	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/metadatatest"
 )
@@ -108,6 +111,7 @@ func TestConfigFromYAML(t *testing.T) {
 	assert.Equal(t, []string{"/users/{user_id}", "/files/{path:path}"}, full.Routes.Templates)
 	assert.Equal(t, 200, full.Routes.MaxRoutesPerService)
 	assert.False(t, full.RenameSpans)
+	assert.True(t, full.RejectInvalidUTF8)
 	assert.Equal(t, "app.slow", full.Slow.Attribute)
 	assert.Equal(t, 300*time.Millisecond, full.Slow.Default)
 	assert.Equal(t, map[string]time.Duration{"/checkout": 2 * time.Second}, full.Slow.Routes)
@@ -128,4 +132,37 @@ func TestConfigFromYAML(t *testing.T) {
 	err = sub.Unmarshal(unknown)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "rename_span")
+}
+
+// TestRejectInvalidUTF8 refuses the whole request with a permanent error that names the string, and passes nothing
+// on; with the option off, the same request goes through as it came.
+func TestRejectInvalidUTF8(t *testing.T) {
+	spoiled := func() ptrace.Traces {
+		td := ptrace.NewTraces()
+		spans := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans()
+		good := spans.AppendEmpty()
+		good.SetKind(ptrace.SpanKindServer)
+		good.SetName("GET /items/{id}")
+		bad := spans.AppendEmpty()
+		bad.SetKind(ptrace.SpanKindServer)
+		bad.SetName("GET")
+		bad.Attributes().PutStr("url.path", "/items/\xff")
+		return td
+	}
+
+	cfg := createDefaultConfig().(*Config)
+	cfg.RejectInvalidUTF8 = true
+	sink := &consumertest.TracesSink{}
+	p, err := NewFactory().CreateTraces(context.Background(), metadatatest.NewSettings(componenttest.NewTelemetry()), cfg, sink)
+	require.NoError(t, err)
+	err = p.ConsumeTraces(context.Background(), spoiled())
+	require.Error(t, err)
+	assert.True(t, consumererror.IsPermanent(err), "a retry cannot fix the request: %v", err)
+	assert.Contains(t, err.Error(), `span "GET" attribute "url.path": "/items/\xff"`)
+	assert.Equal(t, codes.InvalidArgument, status.Code(err), "the OTLP receiver answers with this code")
+	assert.Zero(t, sink.SpanCount())
+
+	cfg.RejectInvalidUTF8 = false
+	process, _ := newTestProcessor(t, cfg)
+	assert.Equal(t, 2, process(spoiled()).SpanCount())
 }
