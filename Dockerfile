@@ -3,6 +3,9 @@
 # Environment overlays are mounted, for example:
 #   docker run -v "$PWD/environments:/etc/otelcol-apm/environments:ro" -e DD_API_KEY=... otelcol-apm:0.1.0 \
 #     --config /etc/otelcol-apm/config.yaml --config /etc/otelcol-apm/environments/production.yaml
+# The hardened overlays (staging, production, gateway) also need the TLS key pair and the bearer token mounted, e.g.
+#   -v /secrets:/secrets:ro -e OTLP_TLS_CERT_FILE=/secrets/tls.crt -e OTLP_TLS_KEY_FILE=/secrets/tls.key
+#   -e OTLP_BEARER_TOKEN_FILE=/secrets/token, and a volume on /var/lib/otelcol-apm so the export queue survives.
 FROM scratch
 COPY bin/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY bin/otelcol-apm /otelcol-apm

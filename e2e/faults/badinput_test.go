@@ -13,6 +13,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/otelcol-apm/otelcol-apm/e2e/harness"
 )
@@ -239,9 +241,15 @@ func (c *rawClient) http(contentType, encoding string, body []byte) answer {
 		return answer{status: "transport error", detail: ": " + err.Error()}
 	}
 	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode/100 == 2 {
 		return answer{status: "HTTP " + resp.Status, accepted: true} // the body is a binary ExportTraceServiceResponse
+	}
+	if resp.Header.Get("Content-Type") == "application/x-protobuf" { // a google.rpc.Status
+		var st spb.Status
+		if err := proto.Unmarshal(msg, &st); err == nil {
+			return answer{status: "HTTP " + resp.Status, detail: shorten(st.GetMessage())}
+		}
 	}
 	return answer{status: "HTTP " + resp.Status, detail: shorten(string(msg))}
 }
