@@ -134,6 +134,7 @@ var (
 	probeManyAttributes = [16]byte{'p', 'r', 'o', 'b', 'e', 2}
 	probeInvalidUTF8    = [16]byte{'p', 'r', 'o', 'b', 'e', 3}
 	probeInvalidJSON    = [16]byte{'p', 'r', 'o', 'b', 'e', 4} // the traceId of the invalid UTF-8 JSON request
+	probeOverloadHTTP   = [16]byte{'p', 'r', 'o', 'b', 'e', 5}
 )
 
 func probeTraces(traceID [16]byte, shape func(ptrace.Span)) ptrace.Traces {

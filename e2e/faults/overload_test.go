@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"google.golang.org/grpc/codes"
 )
 
@@ -24,11 +25,24 @@ func TestFault3Overload(t *testing.T) {
 	l := newLoad(col, 10*sustainableSpans, 8)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	// OTLP/HTTP clients in the same crowd, one request of one span every 100 ms: what do they get?
+	httpAnswers := map[string]int{}
+	httpDone := make(chan struct{})
+	go func() {
+		defer close(httpDone)
+		c := newRawClient(col)
+		body := mustMarshal(t, probeTraces(probeOverloadHTTP, func(ptrace.Span) {}))
+		for ctx.Err() == nil {
+			httpAnswers[c.http("application/x-protobuf", "", body).status]++
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
 	start := time.Now()
 	if err := l.run(ctx); err != nil {
 		t.Fatal(err)
 	}
 	elapsed := time.Since(start)
+	<-httpDone
 	acked, sent, refused := l.result()
 	d := waitDelivered(t, sink, acked, 90*time.Second)
 	s.finish()
@@ -37,6 +51,15 @@ func TestFault3Overload(t *testing.T) {
 		float64(sent)/elapsed.Seconds(), elapsed.Seconds(), sustainableSpans, d.Acked, formatCounts(refused), d.Delivered, d.Lost, d.Duplicates, s.peakQueue, peak, overloadMemMiB, rssMarginMiB)
 	if peak > overloadMemMiB+rssMarginMiB {
 		t.Errorf("peak RSS %.0f MiB is over the memory limit %d MiB plus %d MiB", peak, overloadMemMiB, rssMarginMiB)
+	}
+	figures(t, "3 overload", "OTLP/HTTP requests in the same 60 s: %s", formatCounts(httpAnswers))
+	for answer := range httpAnswers {
+		if answer != "HTTP 200 OK" && answer != "HTTP 503 Service Unavailable" && answer != "HTTP 429 Too Many Requests" {
+			t.Errorf("an OTLP/HTTP client got %q: refusals must be retryable (503, 429)", answer)
+		}
+	}
+	if httpAnswers["HTTP 503 Service Unavailable"]+httpAnswers["HTTP 429 Too Many Requests"] == 0 {
+		t.Errorf("no OTLP/HTTP request was refused under overload: %s", formatCounts(httpAnswers))
 	}
 	if total(refused) == 0 {
 		t.Error("ten times the sustainable rate was never refused")
