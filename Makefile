@@ -32,8 +32,7 @@ $(BUILDER):
 ## generate: regenerate main*.go, components.go, go.mod and go.sum from builder-config.yaml, and the component's
 ## mdatagen sources from its metadata.yaml files.
 generate: $(BUILDER)
-	$(BUILDER) --config builder-config.yaml --skip-get-modules --skip-compilation
-	go mod tidy -e
+	scripts/generate-distribution.sh "$(BUILDER)" .
 	$(MAKE) mdatagen
 
 mdatagen:

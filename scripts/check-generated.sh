@@ -9,8 +9,7 @@ trap 'rm -rf "$scratch"' EXIT
 
 # The copy keeps the layout that builder-config.yaml's relative paths and go.mod's replace directives expect.
 tar -C "$root" --exclude=./bin --exclude=./.tools --exclude=./.cache --exclude=./.git -cf - . | tar -C "$scratch" -xf -
-(cd "$scratch" && "$builder" --config builder-config.yaml --skip-get-modules --skip-compilation >/dev/null 2>&1 \
-	&& go mod tidy -e >/dev/null 2>&1)
+"$root/scripts/generate-distribution.sh" "$builder" "$scratch" >/dev/null 2>&1
 
 stale=()
 for f in "$@"; do
