@@ -3,8 +3,6 @@ package e2e
 import (
 	"bytes"
 	"encoding/hex"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -129,7 +127,7 @@ func TestDefaultConfigRunsHealthyAndKeepsSpans(t *testing.T) {
 
 	// The connector's route metrics reach the local Prometheus endpoint.
 	harness.Eventually(t, 15*time.Second, "route metrics on the Prometheus endpoint", func() (bool, string) {
-		body, err := get("http://" + col.RouteMetrics + "/metrics")
+		body, err := harness.Get("http://" + col.RouteMetrics + "/metrics")
 		if err != nil {
 			return false, err.Error()
 		}
@@ -145,14 +143,4 @@ func TestDefaultConfigRunsHealthyAndKeepsSpans(t *testing.T) {
 		}
 		return true, ""
 	})
-}
-
-func get(url string) (string, error) {
-	resp, err := http.Get(url)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return string(b), err
 }

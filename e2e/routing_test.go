@@ -168,7 +168,7 @@ func TestDevelopmentSendsSpansToJaegerOnly(t *testing.T) {
 	}
 	// Route metrics of development stay on the local Prometheus endpoint.
 	harness.Eventually(t, 15*time.Second, "route metrics on Prometheus", func() (bool, string) {
-		body, err := get("http://" + col.RouteMetrics + "/metrics")
+		body, err := harness.Get("http://" + col.RouteMetrics + "/metrics")
 		if err != nil {
 			return false, err.Error()
 		}

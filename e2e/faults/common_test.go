@@ -5,10 +5,7 @@ package faults
 
 import (
 	"bufio"
-	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -61,7 +58,7 @@ func memory(pid int) (rss, peak float64) {
 
 // queueSpans reads the exporter's queue size (spans) from the collector's own Prometheus telemetry.
 func queueSpans(col *harness.Collector, exporter string) (float64, error) {
-	body, err := get("http://127.0.0.1:" + col.Telemetry + "/metrics")
+	body, err := harness.Get("http://127.0.0.1:" + col.Telemetry + "/metrics")
 	if err != nil {
 		return 0, err
 	}
@@ -74,28 +71,8 @@ func queueSpans(col *harness.Collector, exporter string) (float64, error) {
 }
 
 func healthy(col *harness.Collector) error {
-	resp, err := http.Get("http://" + col.Health + "/")
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("health check answered %s", resp.Status)
-	}
-	return nil
-}
-
-func get(url string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return string(b), err
+	_, err := harness.Get("http://" + col.Health + "/")
+	return err
 }
 
 // sampler records the collector's peak RSS and the exporter queue's peak while a scenario runs.

@@ -54,7 +54,7 @@ func TestFault6Secrets(t *testing.T) {
 	}
 	seen["print-config"] = string(printed)
 	for _, path := range []string{"http://" + col.Health + "/", "http://127.0.0.1:" + col.Telemetry + "/metrics"} {
-		body, err := get(path)
+		body, err := harness.Get(path)
 		if err != nil {
 			t.Fatal(err)
 		}
