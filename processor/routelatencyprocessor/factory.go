@@ -5,6 +5,7 @@ package routelatencyprocessor // import "github.com/otelcol-apm/otelcol-apm/proc
 
 import (
 	"context"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
@@ -35,7 +36,7 @@ func createDefaultConfig() component.Config {
 }
 
 func createTraces(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Traces) (processor.Traces, error) {
-	p, err := newRouteProcessor(set.TelemetrySettings, cfg.(*Config))
+	p, err := newRouteProcessor(set.TelemetrySettings, cfg.(*Config), time.Now)
 	if err != nil {
 		return nil, err
 	}

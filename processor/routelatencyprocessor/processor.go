@@ -23,6 +23,7 @@ type routeProcessor struct {
 	cfg       *Config
 	resolver  *route.Resolver
 	telemetry *metadata.TelemetryBuilder
+	now       func() time.Time
 
 	// spanNames caches "METHOD route" per pair so that renaming does not build a string per span; bounded by the
 	// resolver's caps times the number of canonical methods.
@@ -32,12 +33,13 @@ type routeProcessor struct {
 
 type spanNameKey struct{ method, route string }
 
-func newRouteProcessor(set component.TelemetrySettings, cfg *Config) (*routeProcessor, error) {
+// newRouteProcessor takes the clock that ages guessed routes (time.Now outside tests).
+func newRouteProcessor(set component.TelemetrySettings, cfg *Config, now func() time.Time) (*routeProcessor, error) {
 	resolver, err := route.NewResolver(cfg.Routes)
 	if err != nil {
 		return nil, err
 	}
-	p := &routeProcessor{cfg: cfg, resolver: resolver, spanNames: make(map[spanNameKey]string)}
+	p := &routeProcessor{cfg: cfg, resolver: resolver, now: now, spanNames: make(map[spanNameKey]string)}
 	if p.telemetry, err = metadata.NewTelemetryBuilder(set); err != nil {
 		return nil, err
 	}
@@ -53,8 +55,9 @@ func (p *routeProcessor) shutdown(context.Context) error {
 	return nil
 }
 
-// processTraces changes request spans in place: http.route when absent, the span name when it is a raw path, the
-// slow attribute past the route's threshold. Nothing else about a span changes.
+// processTraces changes request spans in place: http.route when absent (with http.route.guessed=true when the id
+// rules made it), the span name when it is a raw path, the slow attribute past the route's threshold. Nothing else
+// about a span changes.
 func (p *routeProcessor) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
 	if p.cfg.RejectInvalidUTF8 {
 		if err := utf8check.Traces(td); err != nil {
@@ -64,6 +67,7 @@ func (p *routeProcessor) processTraces(ctx context.Context, td ptrace.Traces) (p
 	}
 	var requests, unrouted, overflow int64
 	slowOn := p.cfg.Slow.enabled()
+	now := p.now()
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
@@ -80,7 +84,7 @@ func (p *routeProcessor) processTraces(ctx context.Context, td ptrace.Traces) (p
 					continue
 				}
 				requests++
-				res := p.resolver.Resolve(service, span)
+				res := p.resolver.Resolve(service, span, now)
 				switch res.Source {
 				case route.SourceNone:
 					unrouted++
@@ -89,6 +93,9 @@ func (p *routeProcessor) processTraces(ctx context.Context, td ptrace.Traces) (p
 					// Keep the span's own path: an {overflow} route in a trace would hide what the request was.
 					overflow++
 				case route.SourceHTTPRoute:
+				case route.SourceIDRules:
+					span.Attributes().PutStr(route.AttrHTTPRoute, res.Route)
+					span.Attributes().PutBool(route.AttrRouteGuessed, true)
 				default:
 					span.Attributes().PutStr(route.AttrHTTPRoute, res.Route)
 				}

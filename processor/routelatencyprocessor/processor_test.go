@@ -70,7 +70,7 @@ func TestProcessorGolden(t *testing.T) {
 
 func TestProcessorKeepsRawPathOnOverflow(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
-	cfg.Routes.MaxRoutesPerService = 1
+	cfg.Routes.MaxGuessedRoutesPerService = 1
 	process, tel := newTestProcessor(t, cfg)
 
 	td := ptrace.NewTraces()

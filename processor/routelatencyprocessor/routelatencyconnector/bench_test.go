@@ -3,6 +3,7 @@ package routelatencyconnector
 import (
 	"context"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/collector/connector/connectortest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
@@ -15,7 +16,7 @@ import (
 // ns/span counts every span, children included.
 func BenchmarkConnector(b *testing.B) {
 	cfg := createDefaultConfig().(*Config)
-	c, err := newRouteConnector(connectortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
+	c, err := newRouteConnector(connectortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop(), time.Now)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -33,6 +33,9 @@ type Config struct {
 	SeriesExpiry time.Duration `mapstructure:"series_expiry"`
 	// MaxSeries caps the series held; requests beyond it go to one series marked otel.metric.overflow=true.
 	MaxSeries int `mapstructure:"max_series"`
+	// AdjustedCounts counts a span sampled with an OpenTelemetry probability threshold (`ot=th:` in its tracestate)
+	// as the 1/p requests it stands for, in requests, errors, histogram and quantiles.
+	AdjustedCounts bool `mapstructure:"adjusted_counts"`
 	// MaxDuration is the longest request duration taken for real; longer spans are counted as invalid.
 	MaxDuration time.Duration `mapstructure:"max_duration"`
 	// Exemplars attaches the trace and span ids of the slowest requests of each interval to the histogram.

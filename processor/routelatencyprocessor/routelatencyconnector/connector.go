@@ -2,7 +2,9 @@ package routelatencyconnector // import "github.com/otelcol-apm/otelcol-apm/proc
 
 import (
 	"context"
+	"encoding/binary"
 	"math"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/adjustedcount"
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/aggregate"
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/dashboard"
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/route"
@@ -46,7 +49,8 @@ type routeConnector struct {
 	done chan struct{}
 }
 
-func newRouteConnector(set connector.Settings, cfg *Config, next consumer.Metrics) (*routeConnector, error) {
+// newRouteConnector takes the clock that stamps intervals and ages routes (time.Now outside tests).
+func newRouteConnector(set connector.Settings, cfg *Config, next consumer.Metrics, now func() time.Time) (*routeConnector, error) {
 	resolver, err := route.NewResolver(cfg.Routes)
 	if err != nil {
 		return nil, err
@@ -56,7 +60,7 @@ func newRouteConnector(set connector.Settings, cfg *Config, next consumer.Metric
 		logger:   set.Logger,
 		next:     next,
 		resolver: resolver,
-		now:      time.Now,
+		now:      now,
 		attrs:    aggregate.Attributes{Dimensions: make([]string, len(cfg.Dimensions))},
 	}
 	c.store = aggregate.NewStore(storeConfig(cfg), pcommon.NewTimestampFromTime(c.now()))
@@ -170,8 +174,9 @@ func (c *routeConnector) recordHistory(now time.Time) func(*aggregate.Series) {
 }
 
 func (c *routeConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
-	var requests, unrouted, invalid, overflow int64
-	now := pcommon.NewTimestampFromTime(c.now())
+	var requests, unrouted, invalid, overflow, undocumented, malformed int64
+	arrival := c.now()
+	now := pcommon.NewTimestampFromTime(arrival)
 	c.mu.Lock()
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
@@ -190,7 +195,7 @@ func (c *routeConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 				if !c.resolver.IsRequest(span) {
 					continue
 				}
-				res := c.resolver.Resolve(c.attrs.Service, span)
+				res := c.resolver.Resolve(c.attrs.Service, span, arrival)
 				if res.Source == route.SourceNone {
 					unrouted++
 					continue
@@ -200,9 +205,20 @@ func (c *routeConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 					invalid++
 					continue
 				}
+				count := uint64(1)
+				if c.cfg.AdjustedCounts {
+					var status adjustedcount.Status
+					count, status = adjustedcount.Of(span.TraceState().AsRaw(), uniform(span.SpanID()))
+					if status == adjustedcount.Malformed {
+						malformed++
+					}
+				}
 				requests++
 				if res.Source == route.SourceOverflow {
 					overflow++
+				}
+				if res.Undocumented {
+					undocumented++
 				}
 				c.attrs.Route = res.Route
 				c.attrs.Method = route.Method(span)
@@ -211,7 +227,7 @@ func (c *routeConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 					c.attrs.Dimensions[d] = dimensionValue(span.Attributes(), resAttrs, &c.cfg.Dimensions[d])
 				}
 				isError := span.Status().Code() == ptrace.StatusCodeError || c.attrs.StatusCode >= 500
-				if c.store.Record(&c.attrs, seconds, isError, span.TraceID(), span.SpanID(), span.EndTimestamp(), now) && res.Source != route.SourceOverflow {
+				if c.store.Record(&c.attrs, seconds, count, isError, span.TraceID(), span.SpanID(), span.EndTimestamp(), now) && res.Source != route.SourceOverflow {
 					overflow++
 				}
 			}
@@ -222,7 +238,17 @@ func (c *routeConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 	c.telemetry.ConnectorRoutelatencyUnroutedSpans.Add(ctx, unrouted)
 	c.telemetry.ConnectorRoutelatencyInvalidSpans.Add(ctx, invalid)
 	c.telemetry.ConnectorRoutelatencyOverflowSpans.Add(ctx, overflow)
+	c.telemetry.ConnectorRoutelatencyUndocumentedSpans.Add(ctx, undocumented)
+	c.telemetry.ConnectorRoutelatencyMalformedThresholdSpans.Add(ctx, malformed)
 	return nil
+}
+
+// uniform maps the span id to [0, 1): random, and independent of the trace id that the sampling decision used.
+func uniform(id pcommon.SpanID) float64 {
+	if id.IsEmpty() {
+		return rand.Float64()
+	}
+	return float64(binary.BigEndian.Uint64(id[:])>>11) / (1 << 53)
 }
 
 // duration returns the span's duration in seconds, or false when a timestamp is missing, the end precedes the start

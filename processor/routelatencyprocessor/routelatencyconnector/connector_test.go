@@ -43,11 +43,10 @@ func newTestConnector(t testing.TB, mutate func(*Config)) *testConnector {
 	}
 	require.NoError(t, cfg.Validate())
 	sink := &consumertest.MetricsSink{}
-	c, err := newRouteConnector(connectortest.NewNopSettings(metadata.Type), cfg, sink)
+	tc := &testConnector{sink: sink, clock: t0}
+	c, err := newRouteConnector(connectortest.NewNopSettings(metadata.Type), cfg, sink, func() time.Time { return tc.clock })
 	require.NoError(t, err)
-	tc := &testConnector{routeConnector: c, sink: sink, clock: t0}
-	c.now = func() time.Time { return tc.clock }
-	c.store = aggregate.NewStore(storeConfig(cfg), pcommon.NewTimestampFromTime(t0))
+	tc.routeConnector = c
 	t.Cleanup(func() { require.NoError(t, c.Shutdown(context.Background())) })
 	return tc
 }
@@ -181,7 +180,7 @@ func TestBadSpansAreCountedNotAggregated(t *testing.T) {
 	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
 	cfg := createDefaultConfig().(*Config)
 	sink := &consumertest.MetricsSink{}
-	c, err := newRouteConnector(metadatatest.NewSettings(tel), cfg, sink)
+	c, err := newRouteConnector(metadatatest.NewSettings(tel), cfg, sink, time.Now)
 	require.NoError(t, err)
 
 	td := traces(
@@ -246,7 +245,7 @@ func TestShutdownFlushesWhatWasAccepted(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.FlushInterval = time.Hour
 	sink := &consumertest.MetricsSink{}
-	c, err := newRouteConnector(connectortest.NewNopSettings(metadata.Type), cfg, sink)
+	c, err := newRouteConnector(connectortest.NewNopSettings(metadata.Type), cfg, sink, time.Now)
 	require.NoError(t, err)
 	require.NoError(t, c.Start(context.Background(), componenttest.NewNopHost()))
 	require.NoError(t, c.ConsumeTraces(context.Background(), mixedTraffic()))

@@ -41,6 +41,7 @@ func createDefaultConfig() component.Config {
 		FlushInterval:          15 * time.Second,
 		SeriesExpiry:           5 * time.Minute,
 		MaxSeries:              10000,
+		AdjustedCounts:         true,
 		MaxDuration:            time.Hour,
 		Exemplars:              ExemplarsConfig{MaxPerDataPoint: 3},
 		Dashboard:              DashboardConfig{Slice: 30 * time.Second, History: time.Hour, MaxRoutes: 100},
@@ -48,5 +49,5 @@ func createDefaultConfig() component.Config {
 }
 
 func createTracesToMetrics(_ context.Context, set connector.Settings, cfg component.Config, next consumer.Metrics) (connector.Traces, error) {
-	return newRouteConnector(set, cfg.(*Config), next)
+	return newRouteConnector(set, cfg.(*Config), next, time.Now)
 }

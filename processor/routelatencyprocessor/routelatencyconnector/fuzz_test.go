@@ -3,6 +3,7 @@ package routelatencyconnector
 import (
 	"context"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/collector/connector/connectortest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
@@ -32,7 +33,7 @@ func FuzzConsumeTraces(f *testing.F) {
 		}
 		cfg := createDefaultConfig().(*Config)
 		cfg.MaxSeries = 8
-		c, err := newRouteConnector(connectortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
+		c, err := newRouteConnector(connectortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop(), time.Now)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,7 +11,7 @@ import (
 
 // latencyHistogram is the exported distribution of one series: exponential (mergeable, the default) or explicit.
 type latencyHistogram interface {
-	observe(seconds float64)
+	observe(seconds float64, count uint64)
 	reset()
 	// writeTo fills the data point of the matching metric type.
 	writeTo(m pmetric.Metric) pmetric.ExemplarSlice
@@ -27,8 +27,10 @@ func newExponentialHistogram(maxSize int32) *exponentialHistogram {
 	return e
 }
 
-func (e *exponentialHistogram) observe(seconds float64) { e.h.Update(seconds) }
-func (e *exponentialHistogram) reset()                  { e.h.Clear() }
+func (e *exponentialHistogram) observe(seconds float64, count uint64) {
+	e.h.UpdateByIncr(seconds, count)
+}
+func (e *exponentialHistogram) reset() { e.h.Clear() }
 
 func (e *exponentialHistogram) writeTo(m pmetric.Metric) pmetric.ExemplarSlice {
 	dp := m.ExponentialHistogram().DataPoints().AppendEmpty()
@@ -61,16 +63,16 @@ func newExplicitHistogram(bounds []float64) *explicitHistogram {
 	return &explicitHistogram{bounds: bounds, counts: make([]uint64, len(bounds)+1)}
 }
 
-func (e *explicitHistogram) observe(seconds float64) {
-	e.counts[sort.SearchFloat64s(e.bounds, seconds)]++
+func (e *explicitHistogram) observe(seconds float64, count uint64) {
+	e.counts[sort.SearchFloat64s(e.bounds, seconds)] += count
 	if e.count == 0 || seconds < e.min {
 		e.min = seconds
 	}
 	if e.count == 0 || seconds > e.max {
 		e.max = seconds
 	}
-	e.count++
-	e.sum += seconds
+	e.count += count
+	e.sum += seconds * float64(count)
 }
 
 func (e *explicitHistogram) reset() {

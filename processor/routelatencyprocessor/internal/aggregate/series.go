@@ -59,15 +59,19 @@ func newSketch() *ddsketch.DDSketch {
 	return s
 }
 
-func (s *Series) record(seconds float64, isError bool, traceID pcommon.TraceID, spanID pcommon.SpanID, at pcommon.Timestamp, maxExemplars int) {
-	s.Requests++
-	s.SumSeconds += seconds
+func (s *Series) record(seconds float64, count uint64, isError bool, traceID pcommon.TraceID, spanID pcommon.SpanID, at pcommon.Timestamp, maxExemplars int) {
+	s.Requests += count
+	s.SumSeconds += seconds * float64(count)
 	if isError {
-		s.Errors++
-		s.IntervalErrors++
+		s.Errors += count
+		s.IntervalErrors += count
 	}
-	s.histogram.observe(seconds)
-	_ = s.Sketch.Add(seconds) // only fails for negative values, which Record rejects
+	s.histogram.observe(seconds, count)
+	if count == 1 {
+		_ = s.Sketch.Add(seconds) // only fails for negative values, which Record rejects
+	} else {
+		_ = s.Sketch.AddWithCount(seconds, float64(count))
+	}
 	s.lastSeen = at
 	s.dirty = true
 	if maxExemplars == 0 || traceID.IsEmpty() {

@@ -74,10 +74,10 @@ func (s *Store) Len() int {
 	return len(s.series)
 }
 
-// Record adds one request of seconds to its series and reports whether the series cap sent it to the overflow
-// series. seconds must be finite and non-negative; end is the span's end time (for exemplars), now the arrival time
-// (for expiry).
-func (s *Store) Record(attrs *Attributes, seconds float64, isError bool, traceID pcommon.TraceID, spanID pcommon.SpanID, end, now pcommon.Timestamp) (overflowed bool) {
+// Record adds count requests of seconds (a sampled span stands for several) to their series and reports whether the
+// series cap sent them to the overflow series. seconds must be finite and non-negative, count at least 1; end is the
+// span's end time (for exemplars), now the arrival time (for expiry).
+func (s *Store) Record(attrs *Attributes, seconds float64, count uint64, isError bool, traceID pcommon.TraceID, spanID pcommon.SpanID, end, now pcommon.Timestamp) (overflowed bool) {
 	s.key = appendKey(s.key[:0], attrs)
 	series, ok := s.series[string(s.key)]
 	if !ok {
@@ -92,7 +92,7 @@ func (s *Store) Record(attrs *Attributes, seconds float64, isError bool, traceID
 			s.series[string(s.key)] = series
 		}
 	}
-	series.record(seconds, isError, traceID, spanID, end, s.cfg.MaxExemplars)
+	series.record(seconds, count, isError, traceID, spanID, end, s.cfg.MaxExemplars)
 	series.lastSeen = now
 	return overflowed
 }

@@ -130,6 +130,12 @@ func (w *writer) stamp(attrs pcommon.Map, series *Series, start pcommon.Timestam
 		return
 	}
 	a := series.Attrs
+	// Service and environment are on the resource too, but many exporters (Prometheus's among them) keep only data
+	// point attributes as labels: without them here, one service's staging and production series would collide.
+	attrs.PutStr(AttrService, a.Service)
+	if a.Environment != "" {
+		attrs.PutStr(AttrEnvironment, a.Environment)
+	}
 	attrs.PutStr(AttrMethod, a.Method)
 	attrs.PutStr(AttrRoute, a.Route)
 	if a.StatusCode != 0 {

@@ -10,7 +10,10 @@ import (
 // Attribute keys read from request spans: current semantic conventions first, then the legacy ones that older
 // instrumentations (and many FastAPI setups) still emit.
 const (
-	AttrHTTPRoute        = "http.route"
+	AttrHTTPRoute = "http.route"
+	// AttrRouteGuessed marks an http.route that the routelatency processor guessed from a raw path (true), so that
+	// the connector downstream keeps it in the guessed routes' budget instead of taking it for a declared route.
+	AttrRouteGuessed     = "http.route.guessed"
 	attrMethod           = "http.request.method"
 	attrMethodLegacy     = "http.method"
 	attrStatusCode       = "http.response.status_code"

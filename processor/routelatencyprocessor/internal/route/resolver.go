@@ -1,14 +1,16 @@
 package route
 
 import (
+	"fmt"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
-// Source says where a span's route came from.
+// Source says where a span's route came from. The order of the constants is the order the rules are tried.
 type Source uint8
 
 const (
@@ -18,9 +20,12 @@ const (
 	SourceHTTPRoute
 	// SourceSpanName: the span name has the form "METHOD /template".
 	SourceSpanName
-	// SourceTemplate: a declared template matched the raw path.
+	// SourceTemplate: a declared template (routes.templates, then the service's OpenAPI documents) matched the raw
+	// path.
 	SourceTemplate
-	// SourceIDRules: the built-in id rules templated the raw path.
+	// SourceUnmatched: a 404 or 405 without a route, of a service that declares routes; the route is UnmatchedRoute.
+	SourceUnmatched
+	// SourceIDRules: the built-in id rules templated the raw path (a guessed route).
 	SourceIDRules
 	// SourceOverflow: a cap was reached; the route is OverflowRoute.
 	SourceOverflow
@@ -30,47 +35,99 @@ const (
 type Result struct {
 	Route  string
 	Source Source
-	// RawPath is the request path the route was made from ("" for SourceHTTPRoute and SourceSpanName); it points
-	// into the span and must not be kept.
+	// RawPath is the request path the route was made from ("" when the route came from http.route or the span
+	// name); it points into the span and must not be kept.
 	RawPath string
 	// Truncated is set when the raw path was longer than max_path_length.
 	Truncated bool
+	// Guessed is set for a route the id rules made from a raw path, here or (SourceHTTPRoute with AttrRouteGuessed)
+	// in an upstream routelatency processor.
+	Guessed bool
+	// Undocumented is set when the service has OpenAPI documents and none of them has this route.
+	Undocumented bool
 }
 
-// Resolver maps request spans to routes. Distinct routes are capped per service and services are capped, so memory
-// is bounded by MaxServices x MaxRoutesPerService x MaxPathLength whatever arrives. Safe for concurrent use.
+// Resolver maps request spans to routes. Declared routes are capped per service, guessed routes have a cap of their
+// own and leave when idle, and services are capped, so memory is bounded by MaxServices x (MaxRoutesPerService +
+// MaxGuessedRoutesPerService) x MaxPathLength whatever arrives. Safe for concurrent use.
 type Resolver struct {
-	templates   []template
-	kinds       uint8
-	maxRoutes   int
-	maxServices int
-	maxPathLen  int
+	// Declared templates, read only after NewResolver.
+	templates      *templateSet            // routes.templates, for every service
+	sharedDocs     *templateSet            // OpenAPI documents without a service, nil for none
+	docs           map[string]*templateSet // OpenAPI documents of one service
+	groupUnmatched bool
+	kinds          uint8
+	maxDeclared    int
+	maxGuessed     int
+	idle           int64 // nanoseconds
+	maxServices    int
+	maxPathLen     int
 
 	mu       sync.Mutex
 	services map[string]*serviceRoutes
 	buf      []byte
 }
 
-// serviceRoutes maps each route to itself, so that a lookup hands back the resolver's copy.
 type serviceRoutes struct {
-	routes map[string]string
+	// declared maps each route to itself, so that a lookup hands back the resolver's copy.
+	declared map[string]string
+	guessed  map[string]*guessedRoute
+	// declares is set once the service is known to state its own routes (http.route, a templated span name, a
+	// declared template or an OpenAPI document of its own); only then is a 404 without a route "unmatched".
+	declares  bool
+	nextSweep int64
 }
 
-// NewResolver builds a resolver from a validated config.
+type guessedRoute struct {
+	route    string
+	lastSeen int64
+	hits     uint32
+}
+
+// NewResolver builds a resolver from a validated config, reading its OpenAPI documents.
 func NewResolver(cfg Config) (*Resolver, error) {
-	templates, err := parseTemplates(cfg.Templates)
-	if err != nil {
-		return nil, err
+	r := &Resolver{
+		templates:      newTemplateSet(),
+		docs:           map[string]*templateSet{},
+		groupUnmatched: cfg.Unmatched != UnmatchedGuess,
+		kinds:          cfg.spanKindSet(),
+		maxDeclared:    cfg.MaxRoutesPerService,
+		maxGuessed:     cfg.MaxGuessedRoutesPerService,
+		idle:           cfg.GuessedRouteIdle.Nanoseconds(),
+		maxServices:    cfg.MaxServices,
+		maxPathLen:     cfg.MaxPathLength,
+		services:       make(map[string]*serviceRoutes),
+		buf:            make([]byte, 0, cfg.MaxPathLength),
 	}
-	return &Resolver{
-		templates:   templates,
-		kinds:       cfg.spanKindSet(),
-		maxRoutes:   cfg.MaxRoutesPerService,
-		maxServices: cfg.MaxServices,
-		maxPathLen:  cfg.MaxPathLength,
-		services:    make(map[string]*serviceRoutes),
-		buf:         make([]byte, 0, cfg.MaxPathLength),
-	}, nil
+	for i, s := range cfg.Templates {
+		t, err := parseTemplate(s, false)
+		if err != nil {
+			return nil, fmt.Errorf("routes.templates[%d]: %w", i, err)
+		}
+		r.templates.add(t)
+	}
+	for i, d := range cfg.OpenAPI {
+		paths, err := loadOpenAPIPaths(d.File)
+		if err != nil {
+			return nil, fmt.Errorf("routes.openapi[%d].file: %s: %w", i, d.File, err)
+		}
+		set := r.sharedDocs
+		if d.Service != "" {
+			set = r.docs[d.Service]
+		}
+		if set == nil {
+			set = newTemplateSet()
+		}
+		for _, t := range paths {
+			set.add(t)
+		}
+		if d.Service != "" {
+			r.docs[d.Service] = set
+		} else {
+			r.sharedDocs = set
+		}
+	}
+	return r, nil
 }
 
 // IsRequest reports whether the span's kind is one of the configured request kinds.
@@ -78,15 +135,30 @@ func (r *Resolver) IsRequest(span ptrace.Span) bool {
 	return r.kinds&(1<<span.Kind()) != 0
 }
 
-// Resolve returns the route of a request span of the given service.
-func (r *Resolver) Resolve(service string, span ptrace.Span) Result {
+// Resolve returns the route of a request span of the given service; now is when its batch arrived (it ages guessed
+// routes). The rules, first that applies wins:
+//  1. http.route as the application set it, or as an upstream routelatency processor wrote it (AttrRouteGuessed
+//     telling a guessed route, which stays in the guessed budget, from a declared one);
+//  2. a span name "METHOD /template" with a {parameter};
+//  3. the raw path matched by routes.templates, then by the service's OpenAPI documents, then by shared ones;
+//  4. a 404 or 405 of a service that declares routes: UnmatchedRoute;
+//  5. the raw path through the id rules: a guessed route;
+//  6. past a cap: OverflowRoute.
+func (r *Resolver) Resolve(service string, span ptrace.Span, now time.Time) Result {
 	attrs := span.Attributes()
 	if v, ok := attrs.Get(AttrHTTPRoute); ok && v.Str() != "" {
-		return r.intern(service, v.Str(), Result{Source: SourceHTTPRoute})
+		route := v.Str()
+		if route == UnmatchedRoute {
+			return Result{Route: UnmatchedRoute, Source: SourceHTTPRoute}
+		}
+		if g, ok := attrs.Get(AttrRouteGuessed); ok && g.Bool() {
+			return r.internGuessed(service, []byte(route), Result{Source: SourceHTTPRoute, Guessed: true}, now)
+		}
+		return r.internDeclared(service, route, Result{Source: SourceHTTPRoute})
 	}
 	namePath := spanNamePath(span.Name())
 	if strings.IndexByte(namePath, '{') >= 0 {
-		return r.intern(service, namePath, Result{Source: SourceSpanName})
+		return r.internDeclared(service, namePath, Result{Source: SourceSpanName})
 	}
 	path := rawPath(attrs)
 	if path == "" {
@@ -99,18 +171,40 @@ func (r *Resolver) Resolve(service string, span ptrace.Span) Result {
 	if len(path) > r.maxPathLen {
 		path, res.Truncated = path[:r.maxPathLen], true
 	}
-	for i := range r.templates {
-		if r.templates[i].matches(path) {
-			res.Source = SourceTemplate
-			return r.intern(service, r.templates[i].route, res)
+	if route, ok := r.templates.match(path); ok {
+		res.Source = SourceTemplate
+		return r.internDeclared(service, route, res)
+	}
+	if route, ok := r.docs[service].match(path); ok {
+		res.Source = SourceTemplate
+		return r.internDeclared(service, route, res)
+	}
+	if route, ok := r.sharedDocs.match(path); ok {
+		res.Source = SourceTemplate
+		return r.internDeclared(service, route, res)
+	}
+	if r.groupUnmatched {
+		if code := StatusCode(span); (code == 404 || code == 405) && r.declares(service) {
+			res.Route, res.Source = UnmatchedRoute, SourceUnmatched
+			return res
 		}
 	}
-	res.Source = SourceIDRules
-	return r.internTemplated(service, path, res)
+	res.Source, res.Guessed = SourceIDRules, true
+	return r.internTemplated(service, path, res, now)
+}
+
+func (r *Resolver) declares(service string) bool {
+	if r.templates.len() > 0 || r.sharedDocs != nil || r.docs[service] != nil {
+		return true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	svc, ok := r.services[service]
+	return ok && svc.declares
 }
 
 // internTemplated applies the id rules segment by segment into the resolver's buffer, then interns the result.
-func (r *Resolver) internTemplated(service, path string, res Result) Result {
+func (r *Resolver) internTemplated(service, path string, res Result, now time.Time) Result {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	buf := r.buf[:0]
@@ -128,7 +222,16 @@ func (r *Resolver) internTemplated(service, path string, res Result) Result {
 		rest = tail
 	}
 	r.buf = buf
-	return r.internLocked(service, r.bound(buf), res)
+	return r.internGuessedLocked(service, r.bound(buf), res, now.UnixNano())
+}
+
+func (r *Resolver) internGuessed(service string, route []byte, res Result, now time.Time) Result {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(route) > r.maxPathLen {
+		route, res.Truncated = route[:min(len(route), r.maxPathLen+utf8.UTFMax)], true // bound() cuts at a rune boundary
+	}
+	return r.internGuessedLocked(service, r.bound(route), res, now.UnixNano())
 }
 
 // bound makes a route valid UTF-8 (invalid bytes become U+FFFD, which may lengthen it) and then at most maxPathLen
@@ -147,49 +250,114 @@ func (r *Resolver) bound(route []byte) []byte {
 	return route[:cut]
 }
 
-func (r *Resolver) intern(service, route string, res Result) Result {
+func (r *Resolver) internDeclared(service, route string, res Result) Result {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(route) > r.maxPathLen {
 		route, res.Truncated = route[:min(len(route), r.maxPathLen+utf8.UTFMax)], true // bound() cuts at a rune boundary
 	}
 	r.buf = append(r.buf[:0], route...)
-	return r.internLocked(service, r.bound(r.buf), res)
-}
-
-// internLocked returns the resolver's own copy of route, or OverflowRoute past a cap. The lookups convert the byte
-// slice without allocating; only a new route allocates.
-func (r *Resolver) internLocked(service string, route []byte, res Result) Result {
-	svc, ok := r.services[service]
-	if !ok {
-		if len(r.services) >= r.maxServices {
-			res.Route, res.Source = OverflowRoute, SourceOverflow
-			return res
-		}
-		svc = &serviceRoutes{routes: make(map[string]string)}
-		r.services[strings.Clone(service)] = svc
-	}
-	if interned, ok := svc.routes[string(route)]; ok {
-		res.Route = interned
-		return res
-	}
-	if len(svc.routes) >= r.maxRoutes {
+	bounded := r.bound(r.buf)
+	svc := r.serviceLocked(service)
+	if svc == nil {
 		res.Route, res.Source = OverflowRoute, SourceOverflow
 		return res
 	}
-	interned := string(route)
-	svc.routes[interned] = interned
+	if res.Source == SourceHTTPRoute || res.Source == SourceSpanName {
+		svc.declares = true
+	}
+	interned, ok := svc.declared[string(bounded)]
+	if !ok {
+		if len(svc.declared) >= r.maxDeclared {
+			res.Route, res.Source = OverflowRoute, SourceOverflow
+			return res
+		}
+		interned = string(bounded)
+		svc.declared[interned] = interned
+	}
 	res.Route = interned
+	res.Undocumented = r.Undocumented(service, interned)
 	return res
 }
 
-// Tracked returns the number of distinct routes held, over all services.
+// internGuessedLocked returns the resolver's copy of a guessed route, or OverflowRoute when the service's guessed
+// routes are all taken even after the idle ones leave. The lookups convert the byte slice without allocating; only a
+// new route allocates.
+func (r *Resolver) internGuessedLocked(service string, route []byte, res Result, now int64) Result {
+	svc := r.serviceLocked(service)
+	if svc == nil {
+		res.Route, res.Source, res.Guessed = OverflowRoute, SourceOverflow, false
+		return res
+	}
+	g, ok := svc.guessed[string(route)]
+	if !ok {
+		if len(svc.guessed) >= r.maxGuessed {
+			r.sweepLocked(svc, now)
+		}
+		if len(svc.guessed) >= r.maxGuessed {
+			res.Route, res.Source, res.Guessed = OverflowRoute, SourceOverflow, false
+			return res
+		}
+		g = &guessedRoute{route: string(route)}
+		svc.guessed[g.route] = g
+	}
+	if g.hits < ^uint32(0) {
+		g.hits++
+	}
+	g.lastSeen = max(g.lastSeen, now)
+	res.Route = g.route
+	res.Undocumented = r.Undocumented(service, g.route)
+	return res
+}
+
+// sweepLocked drops the guessed routes idle for GuessedRouteIdle, and those seen once and idle for a tenth of it (a
+// scanner's one-off paths), at most once a second per service.
+func (r *Resolver) sweepLocked(svc *serviceRoutes, now int64) {
+	if now < svc.nextSweep {
+		return
+	}
+	svc.nextSweep = now + int64(time.Second)
+	for k, g := range svc.guessed {
+		idle := now - g.lastSeen
+		if idle >= r.idle || (g.hits == 1 && idle >= r.idle/10) {
+			delete(svc.guessed, k)
+		}
+	}
+}
+
+// serviceLocked returns the service's routes, or nil past max_services.
+func (r *Resolver) serviceLocked(service string) *serviceRoutes {
+	if svc, ok := r.services[service]; ok {
+		return svc
+	}
+	if len(r.services) >= r.maxServices {
+		return nil
+	}
+	svc := &serviceRoutes{declared: map[string]string{}, guessed: map[string]*guessedRoute{}}
+	r.services[strings.Clone(service)] = svc
+	return svc
+}
+
+// Tracked returns the number of distinct routes held, declared and guessed, over all services.
 func (r *Resolver) Tracked() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := 0
 	for _, svc := range r.services {
-		n += len(svc.routes)
+		n += len(svc.declared) + len(svc.guessed)
 	}
 	return n
+}
+
+// Undocumented reports whether the service has OpenAPI documents and none of them has the route. The documents are
+// read only after NewResolver: no lock.
+func (r *Resolver) Undocumented(service, route string) bool {
+	if route == OverflowRoute || route == UnmatchedRoute {
+		return false
+	}
+	docs := r.docs[service]
+	if docs == nil && r.sharedDocs == nil {
+		return false
+	}
+	return !(docs != nil && docs.documents(route)) && !(r.sharedDocs != nil && r.sharedDocs.documents(route))
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -22,6 +23,13 @@ func newTestResolver(t testing.TB, mutate func(*Config)) *Resolver {
 	return r
 }
 
+// testNow is the arrival time of the tests' batches unless they age routes.
+var testNow = time.Unix(1_790_000_000, 0)
+
+func resolve(r *Resolver, service string, span ptrace.Span) Result {
+	return r.Resolve(service, span, testNow)
+}
+
 func serverSpan(name string, attrs map[string]any) ptrace.Span {
 	span := ptrace.NewSpan()
 	span.SetKind(ptrace.SpanKindServer)
@@ -34,13 +42,13 @@ func serverSpan(name string, attrs map[string]any) ptrace.Span {
 
 func TestRouteFromHTTPRouteWins(t *testing.T) {
 	r := newTestResolver(t, nil)
-	res := r.Resolve("svc", serverSpan("GET /items/42", map[string]any{"http.route": "/items/{item_id}", "url.path": "/items/42"}))
+	res := resolve(r, "svc", serverSpan("GET /items/42", map[string]any{"http.route": "/items/{item_id}", "url.path": "/items/42"}))
 	assert.Equal(t, Result{Route: "/items/{item_id}", Source: SourceHTTPRoute}, res)
 }
 
 func TestRouteFromSpanNameTemplate(t *testing.T) {
 	r := newTestResolver(t, nil)
-	res := r.Resolve("svc", serverSpan("GET /users/{user_id}/orders", map[string]any{"url.path": "/users/7/orders"}))
+	res := resolve(r, "svc", serverSpan("GET /users/{user_id}/orders", map[string]any{"url.path": "/users/7/orders"}))
 	assert.Equal(t, "/users/{user_id}/orders", res.Route)
 	assert.Equal(t, SourceSpanName, res.Source)
 }
@@ -55,7 +63,7 @@ func TestRouteFromRawPathMatchesDeclaredTemplateFirst(t *testing.T) {
 		"/users/me":                    "/users/me",
 		"/users/8812/orders/abc/extra": "/users/{id}/orders/abc/extra", // no template matches: id rules
 	} {
-		res := r.Resolve("svc", serverSpan("GET", map[string]any{"url.path": path}))
+		res := resolve(r, "svc", serverSpan("GET", map[string]any{"url.path": path}))
 		assert.Equal(t, want, res.Route, path)
 		assert.Equal(t, path, res.RawPath)
 	}
@@ -77,9 +85,10 @@ func TestRouteFromRawPathTemplatesIDs(t *testing.T) {
 		"/":                                                  "/",
 		"/v1/items":                                          "/v1/items",
 	} {
-		res := r.Resolve("svc", serverSpan("GET", map[string]any{"url.path": path}))
+		res := resolve(r, "svc", serverSpan("GET", map[string]any{"url.path": path}))
 		assert.Equal(t, want, res.Route, path)
 		assert.Equal(t, SourceIDRules, res.Source, path)
+		assert.True(t, res.Guessed, path)
 	}
 }
 
@@ -91,24 +100,24 @@ func TestRouteFromLegacyAttributesDropsQuery(t *testing.T) {
 		{"http.url": "http://shop/items/12"},
 	}
 	for _, attrs := range cases {
-		res := r.Resolve("svc", serverSpan("GET", attrs))
+		res := resolve(r, "svc", serverSpan("GET", attrs))
 		assert.Equal(t, "/items/{id}", res.Route, attrs)
 	}
-	res := r.Resolve("svc", serverSpan("GET /items/12?x=1", nil))
+	res := resolve(r, "svc", serverSpan("GET /items/12?x=1", nil))
 	assert.Equal(t, "/items/{id}", res.Route, "raw path in the span name")
 }
 
 func TestRouteNoneWithoutHTTPAttributes(t *testing.T) {
 	r := newTestResolver(t, nil)
-	res := r.Resolve("svc", serverSpan("grpc.health.v1.Health/Check", map[string]any{"rpc.system": "grpc"}))
+	res := resolve(r, "svc", serverSpan("grpc.health.v1.Health/Check", map[string]any{"rpc.system": "grpc"}))
 	assert.Equal(t, SourceNone, res.Source)
 	assert.Empty(t, res.Route)
 }
 
 func TestRouteCapPerServiceOverflows(t *testing.T) {
-	r := newTestResolver(t, func(c *Config) { c.MaxRoutesPerService = 3 })
+	r := newTestResolver(t, func(c *Config) { c.MaxGuessedRoutesPerService = 3 })
 	for i := range 10 {
-		res := r.Resolve("svc", serverSpan("GET", map[string]any{"url.path": fmt.Sprintf("/page-%c", 'a'+i)}))
+		res := resolve(r, "svc", serverSpan("GET", map[string]any{"url.path": fmt.Sprintf("/page-%c", 'a'+i)}))
 		if i < 3 {
 			assert.Equal(t, SourceIDRules, res.Source)
 		} else {
@@ -116,15 +125,15 @@ func TestRouteCapPerServiceOverflows(t *testing.T) {
 		}
 	}
 	// A route already held keeps resolving; another service has its own budget.
-	assert.Equal(t, "/page-a", r.Resolve("svc", serverSpan("GET", map[string]any{"url.path": "/page-a"})).Route)
-	assert.Equal(t, "/page-z", r.Resolve("other", serverSpan("GET", map[string]any{"url.path": "/page-z"})).Route)
+	assert.Equal(t, "/page-a", resolve(r, "svc", serverSpan("GET", map[string]any{"url.path": "/page-a"})).Route)
+	assert.Equal(t, "/page-z", resolve(r, "other", serverSpan("GET", map[string]any{"url.path": "/page-z"})).Route)
 	assert.Equal(t, 4, r.Tracked())
 }
 
 func TestServiceCapOverflows(t *testing.T) {
 	r := newTestResolver(t, func(c *Config) { c.MaxServices = 2 })
 	for i := range 5 {
-		res := r.Resolve(fmt.Sprintf("svc-%d", i), serverSpan("GET", map[string]any{"url.path": "/x"}))
+		res := resolve(r, fmt.Sprintf("svc-%d", i), serverSpan("GET", map[string]any{"url.path": "/x"}))
 		if i < 2 {
 			assert.Equal(t, "/x", res.Route)
 		} else {
@@ -136,21 +145,21 @@ func TestServiceCapOverflows(t *testing.T) {
 func TestRouteHugePathIsTruncated(t *testing.T) {
 	r := newTestResolver(t, func(c *Config) { c.MaxPathLength = 64 })
 	huge := "/a/" + strings.Repeat("b", 4<<20)
-	res := r.Resolve("svc", serverSpan("GET", map[string]any{"url.path": huge}))
+	res := resolve(r, "svc", serverSpan("GET", map[string]any{"url.path": huge}))
 	assert.True(t, res.Truncated)
 	assert.LessOrEqual(t, len(res.Route), 64)
 	assert.True(t, strings.HasPrefix(res.Route, "/a/bbbb"))
 
 	// Ids expand ("/1" -> "/{id}"); the stored route is still bounded.
-	res = r.Resolve("svc", serverSpan("GET", map[string]any{"url.path": strings.Repeat("/1", 32)}))
+	res = resolve(r, "svc", serverSpan("GET", map[string]any{"url.path": strings.Repeat("/1", 32)}))
 	assert.LessOrEqual(t, len(res.Route), 64)
 }
 
 func TestRouteInvalidUTF8IsReplaced(t *testing.T) {
 	r := newTestResolver(t, nil)
-	res := r.Resolve("svc", serverSpan("GET", map[string]any{"url.path": "/caf\xe9/menu"}))
+	res := resolve(r, "svc", serverSpan("GET", map[string]any{"url.path": "/caf\xe9/menu"}))
 	assert.Equal(t, "/caf\uFFFD/menu", res.Route)
-	res = r.Resolve("svc", serverSpan("GET", map[string]any{"http.route": "/bad\xff"}))
+	res = resolve(r, "svc", serverSpan("GET", map[string]any{"http.route": "/bad\xff"}))
 	assert.Equal(t, "/bad\uFFFD", res.Route)
 }
 
@@ -172,12 +181,12 @@ func TestMillionDistinctPathsStayBounded(t *testing.T) {
 	overflowed := 0
 	for i := range 1_000_000 {
 		span.Attributes().PutStr("url.path", fmt.Sprintf("/search/q%dx", i)) // no id rule applies
-		if r.Resolve("svc", span).Source == SourceOverflow {
+		if resolve(r, "svc", span).Source == SourceOverflow {
 			overflowed++
 		}
 	}
-	assert.Equal(t, 500, r.Tracked())
-	assert.Equal(t, 1_000_000-500, overflowed)
+	assert.Equal(t, 100, r.Tracked())
+	assert.Equal(t, 1_000_000-100, overflowed)
 }
 
 func TestResolveDoesNotAllocateForKnownRoutes(t *testing.T) {
@@ -188,12 +197,93 @@ func TestResolveDoesNotAllocateForKnownRoutes(t *testing.T) {
 		serverSpan("GET", map[string]any{"url.path": "/users/42"}),
 	}
 	for _, s := range spans {
-		r.Resolve("svc", s)
+		resolve(r, "svc", s)
 	}
 	allocs := testing.AllocsPerRun(1000, func() {
 		for _, s := range spans {
-			r.Resolve("svc", s)
+			resolve(r, "svc", s)
 		}
 	})
 	assert.Zero(t, allocs)
+}
+
+func get404(path string) ptrace.Span {
+	return serverSpan("GET", map[string]any{"url.path": path, "http.response.status_code": int64(404)})
+}
+
+// A scanner's flood of raw paths can fill the guessed routes, never the declared ones.
+func TestScannerNeverDisplacesDeclaredRoutes(t *testing.T) {
+	r := newTestResolver(t, func(c *Config) { c.Unmatched = UnmatchedGuess })
+	for i := range 10_000 {
+		resolve(r, "shop", serverSpan("GET", map[string]any{"url.path": fmt.Sprintf("/x%dq.php", i), "http.response.status_code": int64(404)}))
+	}
+	for i := range 400 {
+		route := fmt.Sprintf("/declared/%d/{x}", i)
+		res := resolve(r, "shop", serverSpan("GET", map[string]any{"http.route": route}))
+		assert.Equal(t, Result{Route: route, Source: SourceHTTPRoute}, res)
+	}
+}
+
+func TestUnmatchedRequestsAreOneRoute(t *testing.T) {
+	r := newTestResolver(t, nil)
+	// Before the service has declared a route, a 404 is templated like any raw path: nothing says it is junk.
+	assert.Equal(t, "/early.php", resolve(r, "shop", get404("/early.php")).Route)
+
+	resolve(r, "shop", serverSpan("GET", map[string]any{"http.route": "/items/{item_id}"}))
+	for _, path := range []string{"/wp-login.php", "/.env", "/admin/8812"} {
+		assert.Equal(t, Result{Route: UnmatchedRoute, Source: SourceUnmatched, RawPath: path}, resolve(r, "shop", get404(path)))
+	}
+	res := resolve(r, "shop", serverSpan("POST", map[string]any{"url.path": "/items", "http.response.status_code": "405"}))
+	assert.Equal(t, UnmatchedRoute, res.Route)
+	// A 404 on a declared route stays on it (an item that does not exist), and other statuses are templated.
+	res = resolve(r, "shop", serverSpan("GET", map[string]any{"http.route": "/items/{item_id}", "http.response.status_code": int64(404)}))
+	assert.Equal(t, "/items/{item_id}", res.Route)
+	assert.Equal(t, "/static/{id}", resolve(r, "shop", serverSpan("GET", map[string]any{"url.path": "/static/1", "http.response.status_code": int64(200)})).Route)
+	// Another service that declares nothing keeps the old behaviour.
+	assert.Equal(t, "/wp-login.php", resolve(r, "legacy", get404("/wp-login.php")).Route)
+
+	// Configured templates declare routes for every service; unmatched: guess turns grouping off.
+	r = newTestResolver(t, func(c *Config) { c.Templates = []string{"/items/{item_id}"} })
+	assert.Equal(t, UnmatchedRoute, resolve(r, "any", get404("/wp-login.php")).Route)
+	r = newTestResolver(t, func(c *Config) { c.Templates = []string{"/items/{item_id}"}; c.Unmatched = UnmatchedGuess })
+	assert.Equal(t, "/wp-login.php", resolve(r, "any", get404("/wp-login.php")).Route)
+}
+
+func TestGuessedRoutesAgeOut(t *testing.T) {
+	r := newTestResolver(t, func(c *Config) { c.MaxGuessedRoutesPerService = 10; c.GuessedRouteIdle = time.Minute })
+	at := func(d time.Duration, path string) Result {
+		return r.Resolve("shop", serverSpan("GET", map[string]any{"url.path": path}), testNow.Add(d))
+	}
+	// A route seen often, then a burst of one-off paths fills the rest and overflows.
+	for range 5 {
+		at(0, "/orders/7")
+	}
+	for i := range 100 {
+		at(time.Second, fmt.Sprintf("/scan-%d", i))
+	}
+	assert.Equal(t, 10, r.Tracked())
+	assert.Equal(t, OverflowRoute, at(2*time.Second, "/new-route").Route)
+
+	// One-off paths leave after a tenth of the idle time; the route seen five times keeps its slot until the full idle.
+	assert.Equal(t, "/new-route", at(8*time.Second, "/new-route").Route)
+	assert.Equal(t, 2, r.Tracked(), "/orders/{id} and /new-route")
+	assert.Equal(t, "/orders/{id}", at(9*time.Second, "/orders/8").Route)
+	// Past the full idle time, the next insertion into a full table drops /orders/{id} too.
+	for i := range 20 {
+		at(80*time.Second, fmt.Sprintf("/later-%d", i))
+	}
+	assert.Equal(t, 10, r.Tracked())
+	assert.Equal(t, OverflowRoute, at(80*time.Second, "/orders/9").Route, "its slot went to a later path")
+}
+
+func TestGuessedMarkKeepsAnUpstreamGuessInTheGuessedBudget(t *testing.T) {
+	r := newTestResolver(t, func(c *Config) { c.MaxGuessedRoutesPerService = 1; c.MaxRoutesPerService = 1 })
+	res := resolve(r, "shop", serverSpan("GET", map[string]any{"http.route": "/a/{id}", AttrRouteGuessed: true}))
+	assert.Equal(t, Result{Route: "/a/{id}", Source: SourceHTTPRoute, Guessed: true}, res)
+	res = resolve(r, "shop", serverSpan("GET", map[string]any{"http.route": "/b/{id}", AttrRouteGuessed: true}))
+	assert.Equal(t, SourceOverflow, res.Source)
+	res = resolve(r, "shop", serverSpan("GET", map[string]any{"http.route": "/declared"}))
+	assert.Equal(t, Result{Route: "/declared", Source: SourceHTTPRoute}, res)
+	res = resolve(r, "shop", serverSpan("GET", map[string]any{"http.route": UnmatchedRoute}))
+	assert.Equal(t, Result{Route: UnmatchedRoute, Source: SourceHTTPRoute}, res)
 }

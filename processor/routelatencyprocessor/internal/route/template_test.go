@@ -27,25 +27,59 @@ func TestTemplateValidationNamesTheKey(t *testing.T) {
 	assert.NotContains(t, err.Error(), "routes.templates[0]")
 }
 
+func templates(t *testing.T, list ...string) *templateSet {
+	t.Helper()
+	set := newTemplateSet()
+	for _, s := range list {
+		tpl, err := parseTemplate(s, false)
+		require.NoError(t, err)
+		set.add(tpl)
+	}
+	return set
+}
+
 func TestTemplateMatching(t *testing.T) {
-	tpl, err := parseTemplate("/users/{user_id}/orders/{order_id}")
-	require.NoError(t, err)
-	assert.True(t, tpl.matches("/users/1/orders/2"))
-	assert.False(t, tpl.matches("/users/1/orders"))
-	assert.False(t, tpl.matches("/users/1/orders/2/3"))
-	assert.False(t, tpl.matches("/users//orders/2"))
-	assert.False(t, tpl.matches("users/1/orders/2"))
+	set := templates(t, "/users/{user_id}/orders/{order_id}")
+	for path, want := range map[string]bool{
+		"/users/1/orders/2":   true,
+		"/users/1/orders":     false,
+		"/users/1/orders/2/3": false,
+		"/users//orders/2":    false,
+		"users/1/orders/2":    false,
+	} {
+		_, ok := set.match(path)
+		assert.Equal(t, want, ok, path)
+	}
+	root := templates(t, "/")
+	_, ok := root.match("/")
+	assert.True(t, ok)
+	_, ok = root.match("/x")
+	assert.False(t, ok)
 
-	root, err := parseTemplate("/")
-	require.NoError(t, err)
-	assert.True(t, root.matches("/"))
-	assert.False(t, root.matches("/x"))
+	tail := templates(t, "/static/{rest:path}")
+	for path, want := range map[string]bool{"/static/css/site.css": true, "/static/": false, "/static": false} {
+		_, ok := tail.match(path)
+		assert.Equal(t, want, ok, path)
+	}
+}
 
-	tail, err := parseTemplate("/static/{rest:path}")
-	require.NoError(t, err)
-	assert.True(t, tail.matches("/static/css/site.css"))
-	assert.False(t, tail.matches("/static/"))
-	assert.False(t, tail.matches("/static"))
+func TestFirstDeclaredTemplateWins(t *testing.T) {
+	// Starlette matches routes in declaration order: /users/{user_id} declared before /users/me takes /users/me.
+	set := templates(t, "/users/{user_id}", "/users/me", "/users/me/{rest:path}", "/users/{user_id}/{rest:path}")
+	for path, want := range map[string]string{
+		"/users/me":        "/users/{user_id}",
+		"/users/42":        "/users/{user_id}",
+		"/users/me/avatar": "/users/me/{rest:path}",
+		"/users/42/avatar": "/users/{user_id}/{rest:path}",
+		"/users/42/a/b/c":  "/users/{user_id}/{rest:path}",
+	} {
+		got, ok := set.match(path)
+		assert.True(t, ok, path)
+		assert.Equal(t, want, got, path)
+	}
+	set = templates(t, "/users/me", "/users/{user_id}")
+	got, _ := set.match("/users/me")
+	assert.Equal(t, "/users/me", got)
 }
 
 func TestNamedAfterRawRequest(t *testing.T) {

@@ -25,14 +25,16 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                              metric.Meter
-	mu                                 sync.Mutex
-	registrations                      []metric.Registration
-	ConnectorRoutelatencyInvalidSpans  metric.Int64Counter
-	ConnectorRoutelatencyOverflowSpans metric.Int64Counter
-	ConnectorRoutelatencyRequestSpans  metric.Int64Counter
-	ConnectorRoutelatencySeries        metric.Int64ObservableGauge
-	ConnectorRoutelatencyUnroutedSpans metric.Int64Counter
+	meter                                        metric.Meter
+	mu                                           sync.Mutex
+	registrations                                []metric.Registration
+	ConnectorRoutelatencyInvalidSpans            metric.Int64Counter
+	ConnectorRoutelatencyMalformedThresholdSpans metric.Int64Counter
+	ConnectorRoutelatencyOverflowSpans           metric.Int64Counter
+	ConnectorRoutelatencyRequestSpans            metric.Int64Counter
+	ConnectorRoutelatencySeries                  metric.Int64ObservableGauge
+	ConnectorRoutelatencyUndocumentedSpans       metric.Int64Counter
+	ConnectorRoutelatencyUnroutedSpans           metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -95,6 +97,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.ConnectorRoutelatencyMalformedThresholdSpans, err = builder.meter.Int64Counter(
+		"otelcol_connector_routelatency_malformed_threshold_spans",
+		metric.WithDescription("Request spans whose tracestate has a sampling threshold (ot=th) that is not valid; each counted as one request. [Development]"),
+		metric.WithUnit("{span}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ConnectorRoutelatencyOverflowSpans, err = builder.meter.Int64Counter(
 		"otelcol_connector_routelatency_overflow_spans",
 		metric.WithDescription("Request spans counted under the overflow route or the overflow series because a cap was reached. [Development]"),
@@ -111,6 +119,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_connector_routelatency_series",
 		metric.WithDescription("Series held (one per service, environment, method, route, status and extra dimensions). [Development]"),
 		metric.WithUnit("{series}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorRoutelatencyUndocumentedSpans, err = builder.meter.Int64Counter(
+		"otelcol_connector_routelatency_undocumented_spans",
+		metric.WithDescription("Request spans of a service with OpenAPI documents (routes.openapi) whose route none of them has. [Development]"),
+		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ConnectorRoutelatencyUnroutedSpans, err = builder.meter.Int64Counter(

@@ -25,10 +25,15 @@ func TestSetupTelemetry(t *testing.T) {
 		return nil
 	}))
 	tb.ConnectorRoutelatencyInvalidSpans.Add(context.Background(), 1)
+	tb.ConnectorRoutelatencyMalformedThresholdSpans.Add(context.Background(), 1)
 	tb.ConnectorRoutelatencyOverflowSpans.Add(context.Background(), 1)
 	tb.ConnectorRoutelatencyRequestSpans.Add(context.Background(), 1)
+	tb.ConnectorRoutelatencyUndocumentedSpans.Add(context.Background(), 1)
 	tb.ConnectorRoutelatencyUnroutedSpans.Add(context.Background(), 1)
 	AssertEqualConnectorRoutelatencyInvalidSpans(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualConnectorRoutelatencyMalformedThresholdSpans(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualConnectorRoutelatencyOverflowSpans(t, testTel,
@@ -38,6 +43,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualConnectorRoutelatencySeries(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualConnectorRoutelatencyUndocumentedSpans(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualConnectorRoutelatencyUnroutedSpans(t, testTel,
