@@ -78,6 +78,67 @@ func TestReportedQuantilesWithinOnePercent(t *testing.T) {
 	}
 }
 
+// histogramQuantile is Prometheus's histogram_quantile over classic buckets: find the bucket holding rank q*count and
+// interpolate linearly inside it (from 0 in the first bucket; the last finite bound for +Inf).
+func histogramQuantile(q float64, bounds []float64, counts []uint64) float64 {
+	var total uint64
+	for _, c := range counts {
+		total += c
+	}
+	rank := q * float64(total)
+	var cum uint64
+	for i, c := range counts {
+		if float64(cum+c) >= rank && c > 0 {
+			if i == len(bounds) {
+				return bounds[len(bounds)-1]
+			}
+			lower := 0.0
+			if i > 0 {
+				lower = bounds[i-1]
+			}
+			return lower + (bounds[i]-lower)*(rank-float64(cum))/float64(c)
+		}
+		cum += c
+	}
+	return bounds[len(bounds)-1]
+}
+
+// TestClassicBucketsQuantileError measures what a Prometheus without native histograms reads from the default
+// explicit buckets with histogram_quantile, against exact quantiles; the bound asserted is the one the README states.
+func TestClassicBucketsQuantileError(t *testing.T) {
+	const statedError = 0.05
+	rng := rand.New(rand.NewPCG(1, 2))
+	worst := 0.0
+	for name, samples := range latencySamples(rng, 50_000) {
+		tc := newTestConnector(t, func(c *Config) { c.Histogram.Type = histogramExplicit })
+		td := ptrace.NewTraces()
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", "shop")
+		spans := rs.ScopeSpans().AppendEmpty().Spans()
+		end := pcommon.NewTimestampFromTime(t0)
+		for _, d := range samples {
+			s := spans.AppendEmpty()
+			s.SetKind(ptrace.SpanKindServer)
+			s.SetName("GET /items/{item_id}")
+			s.SetStartTimestamp(end - pcommon.Timestamp(d))
+			s.SetEndTimestamp(end)
+		}
+		require.NoError(t, tc.ConsumeTraces(context.Background(), td))
+		dp := findMetric(t, tc.flushAt(15*time.Second), aggregate.MetricDuration).Histogram().DataPoints().At(0)
+		sorted := slices.Clone(samples)
+		slices.Sort(sorted)
+		for _, q := range []float64{0.5, 0.95, 0.99} {
+			got := histogramQuantile(q, dp.ExplicitBounds().AsRaw(), dp.BucketCounts().AsRaw())
+			exact := exactQuantile(sorted, q)
+			relErr := math.Abs(got-exact) / exact
+			worst = max(worst, relErr)
+			t.Logf("%-10s p%-4g exact %.6fs histogram_quantile %.6fs error %.2f%%", name, q*100, exact, got, relErr*100)
+			require.LessOrEqualf(t, relErr, statedError, "%s p%g", name, q*100)
+		}
+	}
+	t.Logf("largest error %.2f%% (stated: %.0f%%)", worst*100, statedError*100)
+}
+
 func findMetric(t *testing.T, md pmetric.Metrics, name string) pmetric.Metric {
 	t.Helper()
 	for i := 0; i < md.ResourceMetrics().Len(); i++ {

@@ -66,7 +66,7 @@ func newRouteConnector(set connector.Settings, cfg *Config, next consumer.Metric
 	c.store = aggregate.NewStore(storeConfig(cfg), pcommon.NewTimestampFromTime(c.now()))
 	if d := cfg.Dashboard; d.Endpoint != "" {
 		c.history = dashboard.NewHistory(d.Slice, d.History, d.MaxRoutes)
-		c.dashboard = dashboard.NewServer(c.history, d.JaegerUIURL, string(d.BearerToken))
+		c.dashboard = dashboard.NewServer(c.history, d.JaegerUIURL, string(d.BearerToken), resolver.Undocumented)
 	}
 	if c.telemetry, err = metadata.NewTelemetryBuilder(set.TelemetrySettings); err != nil {
 		return nil, err

@@ -71,7 +71,8 @@ func TestAPIAndJaegerLink(t *testing.T) {
 		lat = append(lat, float64(i)/1000) // 1 ms .. 1 s
 	}
 	h.Record(key, sketchOf(t, lat...), 10, t0)
-	s := NewServer(h, "http://127.0.0.1:16686/", "")
+	h.Record(RouteKey{"shop", "development", "GET", "/undocumented"}, sketchOf(t, 0.001), 0, t0)
+	s := NewServer(h, "http://127.0.0.1:16686/", "", func(_, route string) bool { return route == "/undocumented" })
 	s.now = func() time.Time { return t0.Add(time.Second) }
 
 	rec := httptest.NewRecorder()
@@ -81,8 +82,13 @@ func TestAPIAndJaegerLink(t *testing.T) {
 		Routes []RouteJSON `json:"routes"`
 	}
 	require.NoError(t, json.NewDecoder(rec.Body).Decode(&body))
-	require.Len(t, body.Routes, 1)
+	require.Len(t, body.Routes, 2)
 	r := body.Routes[0]
+	if r.Route != key.Route {
+		r, body.Routes[1] = body.Routes[1], r
+	}
+	assert.False(t, r.Undocumented)
+	assert.True(t, body.Routes[1].Undocumented, "a route outside the service's OpenAPI documents says so")
 	assert.Equal(t, uint64(1000), r.Requests)
 	assert.InDelta(t, 0.01, r.ErrorRate, 1e-9)
 	assert.InEpsilon(t, 990, r.P99Ms, 0.01) // lower quantile of 1..1000 ms at 0.99
@@ -107,7 +113,7 @@ func TestAPIAndJaegerLink(t *testing.T) {
 }
 
 func TestBearerToken(t *testing.T) {
-	s := NewServer(NewHistory(time.Minute, time.Hour, 1), "", "s3cret")
+	s := NewServer(NewHistory(time.Minute, time.Hour, 1), "", "s3cret", nil)
 	rec := httptest.NewRecorder()
 	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/routes", nil))
 	assert.Equal(t, http.StatusUnauthorized, rec.Code)

@@ -29,13 +29,16 @@ type Server struct {
 	history     *History
 	jaegerUI    string
 	bearerToken string
-	now         func() time.Time
-	server      *http.Server
+	// undocumented tells the routes outside the service's OpenAPI documents; nil when none are configured.
+	undocumented func(service, route string) bool
+	now          func() time.Time
+	server       *http.Server
 }
 
-// NewServer builds the handlers; jaegerUI (may be empty) is the Jaeger UI's base URL for "slow traces" links.
-func NewServer(history *History, jaegerUI, bearerToken string) *Server {
-	s := &Server{history: history, jaegerUI: strings.TrimSuffix(jaegerUI, "/"), bearerToken: bearerToken, now: time.Now}
+// NewServer builds the handlers; jaegerUI (may be empty) is the Jaeger UI's base URL for "slow traces" links;
+// undocumented (may be nil) reports a route that its service's OpenAPI documents do not have.
+func NewServer(history *History, jaegerUI, bearerToken string, undocumented func(service, route string) bool) *Server {
+	s := &Server{history: history, jaegerUI: strings.TrimSuffix(jaegerUI, "/"), bearerToken: bearerToken, undocumented: undocumented, now: time.Now}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.page)
 	mux.HandleFunc("GET /route", s.routePage)
@@ -105,6 +108,8 @@ type RouteJSON struct {
 	P99Ms             float64 `json:"p99_ms"`
 	MaxMs             float64 `json:"max_ms"`
 	JaegerURL         string  `json:"jaeger_url,omitempty"`
+	// Undocumented: the service has OpenAPI documents (routes.openapi) and none of them has this route.
+	Undocumented bool `json:"undocumented,omitempty"`
 }
 
 func (s *Server) apiRoutes(w http.ResponseWriter, r *http.Request) {
@@ -123,7 +128,8 @@ func (s *Server) apiRoutes(w http.ResponseWriter, r *http.Request) {
 			Service: sum.Service, Environment: sum.Environment, Method: sum.Method, Route: sum.Route,
 			Requests: sum.Requests, RequestsPerMinute: sum.RequestsPerMinute, Errors: sum.Errors, ErrorRate: sum.ErrorRate,
 			P50Ms: millis(sum.P50), P95Ms: millis(sum.P95), P99Ms: millis(sum.P99), MaxMs: millis(sum.Max),
-			JaegerURL: s.jaegerURL(sum.RouteKey, sum.P99),
+			JaegerURL:    s.jaegerURL(sum.RouteKey, sum.P99),
+			Undocumented: s.undocumented != nil && s.undocumented(sum.Service, sum.Route),
 		})
 	}
 	writeJSON(w, map[string]any{"window": name, "routes": rows})

@@ -13,24 +13,32 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// testdata/fastapi-shop-openapi.json is what FastAPI serves at /openapi.json for examples/fastapi/shop.py
+// (make openapi-testdata).
 func TestOpenAPIDocumentTemplatesRawPaths(t *testing.T) {
 	r := newTestResolver(t, func(c *Config) {
-		c.OpenAPI = []OpenAPIDocument{{File: "testdata/shop-openapi.json", Service: "shop"}}
+		c.OpenAPI = []OpenAPIDocument{{File: "testdata/fastapi-shop-openapi.json", Service: "shop"}}
 	})
 	for path, want := range map[string]string{
-		"/items/8812":             "/items/{item_id}",
-		"/items/featured":         "/items/{item_id}", // declared after /items/{item_id}: FastAPI matches the first
-		"/users/u-77/orders/o-91": "/users/{user_id}/orders/{order_id}",
-		"/checkout":               "/checkout",
-		"/reports/q3-sales.csv":   "/reports/{name}.csv",
+		"/items/8812":     "/items/{item_id}",
+		"/items/featured": "/items/featured", // declared before /items/{item_id}: FastAPI matches it first
+		"/users/3f2b8c1e-9a4d-4e2f-8b1a-2c3d4e5f6a7b/orders/91": "/users/{user_id}/orders/{order_id}",
+		"/checkout":       "/checkout",
+		"/health":         "/health",
+		"/files/logo.png": "/files/{file_path}",
 	} {
 		res := resolve(r, "shop", serverSpan("GET", map[string]any{"url.path": path}))
 		assert.Equal(t, want, res.Route, path)
 		assert.Equal(t, SourceTemplate, res.Source, path)
 		assert.False(t, res.Undocumented, path)
 	}
+	// OpenAPI cannot say that {file_path:path} takes slashes: FastAPI writes /files/{file_path}, so deeper paths fall
+	// to the id rules and are reported as undocumented (declare "/files/{file_path:path}" in routes.templates).
+	res := resolve(r, "shop", serverSpan("GET", map[string]any{"url.path": "/files/img/logo.png"}))
+	assert.Equal(t, Result{Route: "/files/img/logo.png", Source: SourceIDRules, RawPath: "/files/img/logo.png", Guessed: true, Undocumented: true}, res)
+
 	// Another service does not get the shop's document.
-	res := resolve(r, "billing", serverSpan("GET", map[string]any{"url.path": "/items/8812"}))
+	res = resolve(r, "billing", serverSpan("GET", map[string]any{"url.path": "/items/8812"}))
 	assert.Equal(t, "/items/{id}", res.Route)
 	assert.False(t, res.Undocumented)
 
@@ -43,12 +51,26 @@ func TestOpenAPIDocumentTemplatesRawPaths(t *testing.T) {
 	assert.False(t, res.Undocumented)
 	assert.True(t, r.Undocumented("shop", "/admin/{x}"))
 	assert.False(t, r.Undocumented("billing", "/admin/{x}"))
+	// A service with a document of its own declares routes: its 404s without a route are unmatched.
+	assert.Equal(t, UnmatchedRoute, resolve(r, "shop", get404("/wp-login.php")).Route)
+}
+
+func TestPartialParameterSegmentsOfOpenAPI(t *testing.T) {
+	paths, err := parseOpenAPIPaths([]byte("openapi: 3.1.0\npaths:\n  /reports/{name}.csv: {}\n  /reports/{name}: {}\n"))
+	require.NoError(t, err)
+	set := newTemplateSet()
+	for _, p := range paths {
+		set.add(p)
+	}
+	got, ok := set.match("/reports/q3.csv")
+	assert.True(t, ok)
+	assert.Equal(t, "/reports/{name}.csv", got, "a partial parameter segment matches any segment; the first declared wins")
 }
 
 func TestOpenAPIValidationNamesFileAndProblem(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.OpenAPI = []OpenAPIDocument{
-		{File: "testdata/shop-openapi.json"},
+		{File: "testdata/fastapi-shop-openapi.json"},
 		{File: "testdata/malformed-openapi.json"},
 		{File: "testdata/not-openapi.yaml"},
 		{File: "testdata/missing.json"},
