@@ -18,13 +18,13 @@ export GONOSUMDB  := github.com/DataDog,github.com/open-telemetry/opentelemetry-
 export GOTOOLCHAIN := local
 export CGO_ENABLED := 0
 
-.PHONY: help generate check-generated mdatagen build run test unit validate e2e faults faults-fast browser fuzz bench bench-smoke bench-component jaeger demo image clean
+.PHONY: help generate check-generated mdatagen build run test unit validate e2e faults faults-fast browser fuzz bench bench-smoke bench-component jaeger demo image openapi-testdata clean
 
 help:
 	@echo "make run     build bin/otelcol-apm and run it with config.yaml"
 	@echo "make test    everything the project tests (what CI runs)"
 	@echo "make build | generate | check-generated | unit | fuzz | validate | e2e | faults | browser | bench-smoke"
-	@echo "make bench | bench-component | jaeger | demo | image | clean"
+	@echo "make bench | bench-component | jaeger | demo | image | openapi-testdata | clean"
 
 $(BUILDER):
 	GOBIN=$(TOOLS_BIN) go install go.opentelemetry.io/collector/cmd/builder@$(OCB_VERSION)
@@ -89,8 +89,10 @@ bench-component:
 validate: $(BIN)
 	OTELCOL_APM_BIN=$(CURDIR)/$(BIN) go test -count=1 -run TestShippedConfigs ./e2e/...
 
-## e2e: real collector, real Jaeger, the Datadog intake and the example service, all on loopback.
+## e2e: real collector, real Jaeger, the Datadog intake, a real Prometheus (Debian's package, installed when
+## missing) and the example service, all on loopback.
 e2e: $(BIN) $(SHOPAPI) $(JAEGER)
+	command -v prometheus >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus; }
 	OTELCOL_APM_BIN=$(CURDIR)/$(BIN) JAEGER_BIN=$(CURDIR)/$(JAEGER) SHOPAPI_BIN=$(CURDIR)/$(SHOPAPI) \
 		go test -count=1 -timeout 20m ./e2e/ ./e2e/ddintake/ ./e2e/harness/
 
@@ -141,6 +143,13 @@ bin/trafficmix: $(shell find examples -name '*.go' -o -name go.mod)
 image: $(BIN)
 	mkdir -p bin/image-data && cp /etc/ssl/certs/ca-certificates.crt bin/ca-certificates.crt
 	buildah --storage-driver vfs bud --isolation chroot -t otelcol-apm:$$($(BIN) --version | cut -d' ' -f3) .
+
+## openapi-testdata: the OpenAPI document FastAPI serves for examples/fastapi/shop.py (Debian's python3-fastapi,
+## installed when missing), written where the route tests read it.
+OPENAPI_TESTDATA := $(COMPONENT_DIR)/internal/route/testdata/fastapi-shop-openapi.json
+openapi-testdata:
+	/usr/bin/python3 -c 'import fastapi' 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-fastapi; }
+	/usr/bin/python3 examples/fastapi/shop.py > $(OPENAPI_TESTDATA)
 
 clean:
 	rm -rf bin .tools

@@ -7,6 +7,10 @@ import (
 
 	"go.opentelemetry.io/collector/connector/connectortest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/processor/processortest"
+
+	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor"
 
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/spanmix"
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/routelatencyconnector/internal/metadata"
@@ -28,6 +32,65 @@ func BenchmarkConnector(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if err := c.ConsumeTraces(context.Background(), batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch.SpanCount()), "ns/span")
+}
+
+// BenchmarkConnectorParallel is BenchmarkConnector with every core's receiver goroutines calling in at once, as a
+// gateway's OTLP receiver does: run with -cpu 1,2,4 to see how the connector scales.
+func BenchmarkConnectorParallel(b *testing.B) {
+	cfg := createDefaultConfig().(*Config)
+	c, err := newRouteConnector(connectortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop(), time.Now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	batch := spanmix.Traces(1, 1000, 10)
+	if err := c.ConsumeTraces(context.Background(), batch); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := c.ConsumeTraces(context.Background(), batch); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch.SpanCount()), "ns/span")
+}
+
+// BenchmarkPipeline is what the shipped configs run: the processor resolves and writes the route, the connector
+// reuses it. The copy the processor needs (it mutates spans) is made outside the timer.
+func BenchmarkPipeline(b *testing.B) {
+	factory := routelatencyprocessor.NewFactory()
+	c, err := newRouteConnector(connectortest.NewNopSettings(metadata.Type), createDefaultConfig().(*Config), consumertest.NewNop(), time.Now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := factory.CreateTraces(context.Background(), processortest.NewNopSettings(factory.Type()), factory.CreateDefaultConfig(), c)
+	if err != nil {
+		b.Fatal(err)
+	}
+	batch := spanmix.Traces(1, 1000, 10)
+	copies := make([]ptrace.Traces, 0, 64)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if i%64 == 0 {
+			b.StopTimer()
+			copies = copies[:0]
+			for range 64 {
+				cp := ptrace.NewTraces()
+				batch.CopyTo(cp)
+				copies = append(copies, cp)
+			}
+			b.StartTimer()
+		}
+		if err := p.ConsumeTraces(context.Background(), copies[i%64]); err != nil {
 			b.Fatal(err)
 		}
 	}

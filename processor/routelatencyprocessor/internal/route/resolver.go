@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
@@ -49,7 +51,8 @@ type Result struct {
 
 // Resolver maps request spans to routes. Declared routes are capped per service, guessed routes have a cap of their
 // own and leave when idle, and services are capped, so memory is bounded by MaxServices x (MaxRoutesPerService +
-// MaxGuessedRoutesPerService) x MaxPathLength whatever arrives. Safe for concurrent use.
+// MaxGuessedRoutesPerService) x MaxPathLength whatever arrives. Safe for concurrent use: a route already known is
+// found without a lock (the maps are copied on write and swapped atomically; a new route is rare, a lookup is not).
 type Resolver struct {
 	// Declared templates, read only after NewResolver.
 	templates      *templateSet            // routes.templates, for every service
@@ -63,25 +66,26 @@ type Resolver struct {
 	maxServices    int
 	maxPathLen     int
 
-	mu       sync.Mutex
-	services map[string]*serviceRoutes
-	buf      []byte
+	mu       sync.Mutex // serialises writers
+	services atomic.Pointer[map[string]*serviceRoutes]
 }
 
 type serviceRoutes struct {
 	// declared maps each route to itself, so that a lookup hands back the resolver's copy.
-	declared map[string]string
-	guessed  map[string]*guessedRoute
+	declared atomic.Pointer[map[string]string]
+	guessed  atomic.Pointer[map[string]*guessedRoute]
 	// declares is set once the service is known to state its own routes (http.route, a templated span name, a
 	// declared template or an OpenAPI document of its own); only then is a 404 without a route "unmatched".
-	declares  bool
-	nextSweep int64
+	declares  atomic.Bool
+	nextSweep int64 // under Resolver.mu
 }
 
+// guessedRoute is shared by readers: its fields change atomically, and only when they would change (seconds, and
+// hits up to 2), so that a busy route's cache line is not written by every core on every span.
 type guessedRoute struct {
 	route    string
-	lastSeen int64
-	hits     uint32
+	lastSeen atomic.Int64 // Unix seconds
+	seenOnce atomic.Bool  // seen exactly once so far
 }
 
 // NewResolver builds a resolver from a validated config, reading its OpenAPI documents.
@@ -93,12 +97,11 @@ func NewResolver(cfg Config) (*Resolver, error) {
 		kinds:          cfg.spanKindSet(),
 		maxDeclared:    cfg.MaxRoutesPerService,
 		maxGuessed:     cfg.MaxGuessedRoutesPerService,
-		idle:           cfg.GuessedRouteIdle.Nanoseconds(),
+		idle:           int64(cfg.GuessedRouteIdle / time.Second),
 		maxServices:    cfg.MaxServices,
 		maxPathLen:     cfg.MaxPathLength,
-		services:       make(map[string]*serviceRoutes),
-		buf:            make([]byte, 0, cfg.MaxPathLength),
 	}
+	r.services.Store(&map[string]*serviceRoutes{})
 	for i, s := range cfg.Templates {
 		t, err := parseTemplate(s, false)
 		if err != nil {
@@ -152,7 +155,7 @@ func (r *Resolver) Resolve(service string, span ptrace.Span, now time.Time) Resu
 			return Result{Route: UnmatchedRoute, Source: SourceHTTPRoute}
 		}
 		if g, ok := attrs.Get(AttrRouteGuessed); ok && g.Bool() {
-			return r.internGuessed(service, []byte(route), Result{Source: SourceHTTPRoute, Guessed: true}, now)
+			return r.internGuessed(service, unsafeBytes(route), Result{Source: SourceHTTPRoute, Guessed: true}, now)
 		}
 		return r.internDeclared(service, route, Result{Source: SourceHTTPRoute})
 	}
@@ -197,17 +200,14 @@ func (r *Resolver) declares(service string) bool {
 	if r.templates.len() > 0 || r.sharedDocs != nil || r.docs[service] != nil {
 		return true
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	svc, ok := r.services[service]
-	return ok && svc.declares
+	svc := (*r.services.Load())[service]
+	return svc != nil && svc.declares.Load()
 }
 
-// internTemplated applies the id rules segment by segment into the resolver's buffer, then interns the result.
+// internTemplated applies the id rules segment by segment into a buffer on the stack, then interns the result.
 func (r *Resolver) internTemplated(service, path string, res Result, now time.Time) Result {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	buf := r.buf[:0]
+	var stack [256]byte
+	buf := stack[:0]
 	for rest := path; ; {
 		seg, tail, more := strings.Cut(rest, "/")
 		if ph := idPlaceholder(seg); ph != "" {
@@ -221,17 +221,14 @@ func (r *Resolver) internTemplated(service, path string, res Result, now time.Ti
 		buf = append(buf, '/')
 		rest = tail
 	}
-	r.buf = buf
-	return r.internGuessedLocked(service, r.bound(buf), res, now.UnixNano())
+	return r.internGuessedBytes(service, r.bound(buf), res, now.Unix())
 }
 
 func (r *Resolver) internGuessed(service string, route []byte, res Result, now time.Time) Result {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	if len(route) > r.maxPathLen {
 		route, res.Truncated = route[:min(len(route), r.maxPathLen+utf8.UTFMax)], true // bound() cuts at a rune boundary
 	}
-	return r.internGuessedLocked(service, r.bound(route), res, now.UnixNano())
+	return r.internGuessedBytes(service, r.bound(route), res, now.Unix())
 }
 
 // bound makes a route valid UTF-8 (invalid bytes become U+FFFD, which may lengthen it) and then at most maxPathLen
@@ -251,100 +248,163 @@ func (r *Resolver) bound(route []byte) []byte {
 }
 
 func (r *Resolver) internDeclared(service, route string, res Result) Result {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	if len(route) > r.maxPathLen {
 		route, res.Truncated = route[:min(len(route), r.maxPathLen+utf8.UTFMax)], true // bound() cuts at a rune boundary
 	}
-	r.buf = append(r.buf[:0], route...)
-	bounded := r.bound(r.buf)
-	svc := r.serviceLocked(service)
+	bounded := r.bound(unsafeBytes(route))
+	svc := r.service(service)
 	if svc == nil {
 		res.Route, res.Source = OverflowRoute, SourceOverflow
 		return res
 	}
-	if res.Source == SourceHTTPRoute || res.Source == SourceSpanName {
-		svc.declares = true
+	if (res.Source == SourceHTTPRoute || res.Source == SourceSpanName) && !svc.declares.Load() {
+		svc.declares.Store(true)
 	}
-	interned, ok := svc.declared[string(bounded)]
+	interned, ok := (*svc.declared.Load())[string(bounded)]
 	if !ok {
-		if len(svc.declared) >= r.maxDeclared {
+		if interned, ok = r.addDeclared(svc, bounded); !ok {
 			res.Route, res.Source = OverflowRoute, SourceOverflow
 			return res
 		}
-		interned = string(bounded)
-		svc.declared[interned] = interned
 	}
 	res.Route = interned
 	res.Undocumented = r.Undocumented(service, interned)
 	return res
 }
 
-// internGuessedLocked returns the resolver's copy of a guessed route, or OverflowRoute when the service's guessed
-// routes are all taken even after the idle ones leave. The lookups convert the byte slice without allocating; only a
-// new route allocates.
-func (r *Resolver) internGuessedLocked(service string, route []byte, res Result, now int64) Result {
-	svc := r.serviceLocked(service)
+// addDeclared copies the service's declared routes with one more, unless the budget is spent.
+func (r *Resolver) addDeclared(svc *serviceRoutes, route []byte) (string, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := *svc.declared.Load()
+	if interned, ok := old[string(route)]; ok {
+		return interned, true
+	}
+	if len(old) >= r.maxDeclared {
+		return "", false
+	}
+	next := make(map[string]string, len(old)+1)
+	for k, v := range old {
+		next[k] = v
+	}
+	interned := string(route)
+	next[interned] = interned
+	svc.declared.Store(&next)
+	return interned, true
+}
+
+// internGuessedBytes returns the resolver's copy of a guessed route, or OverflowRoute when the service's guessed
+// routes are all taken even after the idle ones leave. now is in Unix seconds.
+func (r *Resolver) internGuessedBytes(service string, route []byte, res Result, now int64) Result {
+	svc := r.service(service)
 	if svc == nil {
 		res.Route, res.Source, res.Guessed = OverflowRoute, SourceOverflow, false
 		return res
 	}
-	g, ok := svc.guessed[string(route)]
-	if !ok {
-		if len(svc.guessed) >= r.maxGuessed {
-			r.sweepLocked(svc, now)
+	g, ok := (*svc.guessed.Load())[string(route)]
+	if ok {
+		if g.lastSeen.Load() < now {
+			g.lastSeen.Store(now)
 		}
-		if len(svc.guessed) >= r.maxGuessed {
-			res.Route, res.Source, res.Guessed = OverflowRoute, SourceOverflow, false
-			return res
+		if g.seenOnce.Load() {
+			g.seenOnce.Store(false)
 		}
-		g = &guessedRoute{route: string(route)}
-		svc.guessed[g.route] = g
+	} else if g = r.addGuessed(svc, route, now); g == nil {
+		res.Route, res.Source, res.Guessed = OverflowRoute, SourceOverflow, false
+		return res
 	}
-	if g.hits < ^uint32(0) {
-		g.hits++
-	}
-	g.lastSeen = max(g.lastSeen, now)
 	res.Route = g.route
 	res.Undocumented = r.Undocumented(service, g.route)
 	return res
 }
 
-// sweepLocked drops the guessed routes idle for GuessedRouteIdle, and those seen once and idle for a tenth of it (a
-// scanner's one-off paths), at most once a second per service.
-func (r *Resolver) sweepLocked(svc *serviceRoutes, now int64) {
-	if now < svc.nextSweep {
-		return
+// addGuessed copies the service's guessed routes with one more, after letting the idle ones go when the budget is
+// spent; nil when it stays spent.
+func (r *Resolver) addGuessed(svc *serviceRoutes, route []byte, now int64) *guessedRoute {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := *svc.guessed.Load()
+	if g, ok := old[string(route)]; ok {
+		return g
 	}
-	svc.nextSweep = now + int64(time.Second)
-	for k, g := range svc.guessed {
-		idle := now - g.lastSeen
-		if idle >= r.idle || (g.hits == 1 && idle >= r.idle/10) {
-			delete(svc.guessed, k)
+	next := old
+	if len(old) >= r.maxGuessed {
+		next = r.sweepLocked(svc, old, now)
+		if len(next) >= r.maxGuessed {
+			return nil
 		}
 	}
+	if len(next) == len(old) { // not swept: copy
+		next = make(map[string]*guessedRoute, len(old)+1)
+		for k, v := range old {
+			next[k] = v
+		}
+	}
+	g := &guessedRoute{route: string(route)}
+	g.lastSeen.Store(now)
+	g.seenOnce.Store(true)
+	next[g.route] = g
+	svc.guessed.Store(&next)
+	return g
 }
 
-// serviceLocked returns the service's routes, or nil past max_services.
-func (r *Resolver) serviceLocked(service string) *serviceRoutes {
-	if svc, ok := r.services[service]; ok {
+// sweepLocked returns the guessed routes without those idle for GuessedRouteIdle and those seen once and idle for a
+// tenth of it (a scanner's one-off paths); it sweeps at most once a second per service and returns old otherwise.
+func (r *Resolver) sweepLocked(svc *serviceRoutes, old map[string]*guessedRoute, now int64) map[string]*guessedRoute {
+	if now < svc.nextSweep {
+		return old
+	}
+	svc.nextSweep = now + 1
+	kept := make(map[string]*guessedRoute, len(old))
+	for k, g := range old {
+		idle := now - g.lastSeen.Load()
+		if idle >= r.idle || (g.seenOnce.Load() && idle >= r.idle/10) {
+			continue
+		}
+		kept[k] = g
+	}
+	if len(kept) == len(old) {
+		return old
+	}
+	return kept
+}
+
+// service returns the service's routes, or nil past max_services.
+func (r *Resolver) service(service string) *serviceRoutes {
+	if svc, ok := (*r.services.Load())[service]; ok {
 		return svc
 	}
-	if len(r.services) >= r.maxServices {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := *r.services.Load()
+	if svc, ok := old[service]; ok {
+		return svc
+	}
+	if len(old) >= r.maxServices {
 		return nil
 	}
-	svc := &serviceRoutes{declared: map[string]string{}, guessed: map[string]*guessedRoute{}}
-	r.services[strings.Clone(service)] = svc
+	svc := &serviceRoutes{}
+	svc.declared.Store(&map[string]string{})
+	svc.guessed.Store(&map[string]*guessedRoute{})
+	next := make(map[string]*serviceRoutes, len(old)+1)
+	for k, v := range old {
+		next[k] = v
+	}
+	next[strings.Clone(service)] = svc
+	r.services.Store(&next)
 	return svc
+}
+
+// unsafeBytes views a string's bytes without copying; they are only read.
+func unsafeBytes(s string) []byte {
+	return unsafe.Slice(unsafe.StringData(s), len(s))
 }
 
 // Tracked returns the number of distinct routes held, declared and guessed, over all services.
 func (r *Resolver) Tracked() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	n := 0
-	for _, svc := range r.services {
-		n += len(svc.declared) + len(svc.guessed)
+	for _, svc := range *r.services.Load() {
+		n += len(*svc.declared.Load()) + len(*svc.guessed.Load())
 	}
 	return n
 }
