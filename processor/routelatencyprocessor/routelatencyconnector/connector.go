@@ -206,9 +206,9 @@ func (c *routeConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 					continue
 				}
 				count := uint64(1)
-				if c.cfg.AdjustedCounts {
+				if ts := span.TraceState().AsRaw(); ts != "" && c.cfg.AdjustedCounts {
 					var status adjustedcount.Status
-					count, status = adjustedcount.Of(span.TraceState().AsRaw(), uniform(span.SpanID()))
+					count, status = adjustedcount.Of(ts, uniform(span.SpanID()))
 					if status == adjustedcount.Malformed {
 						malformed++
 					}

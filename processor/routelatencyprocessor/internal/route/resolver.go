@@ -178,9 +178,11 @@ func (r *Resolver) Resolve(service string, span ptrace.Span, now time.Time) Resu
 		res.Source = SourceTemplate
 		return r.internDeclared(service, route, res)
 	}
-	if route, ok := r.docs[service].match(path); ok {
-		res.Source = SourceTemplate
-		return r.internDeclared(service, route, res)
+	if len(r.docs) > 0 {
+		if route, ok := r.docs[service].match(path); ok {
+			res.Source = SourceTemplate
+			return r.internDeclared(service, route, res)
+		}
 	}
 	if route, ok := r.sharedDocs.match(path); ok {
 		res.Source = SourceTemplate
@@ -197,7 +199,7 @@ func (r *Resolver) Resolve(service string, span ptrace.Span, now time.Time) Resu
 }
 
 func (r *Resolver) declares(service string) bool {
-	if r.templates.len() > 0 || r.sharedDocs != nil || r.docs[service] != nil {
+	if r.templates.len() > 0 || r.sharedDocs != nil || (len(r.docs) > 0 && r.docs[service] != nil) {
 		return true
 	}
 	svc := (*r.services.Load())[service]
@@ -412,7 +414,7 @@ func (r *Resolver) Tracked() int {
 // Undocumented reports whether the service has OpenAPI documents and none of them has the route. The documents are
 // read only after NewResolver: no lock.
 func (r *Resolver) Undocumented(service, route string) bool {
-	if route == OverflowRoute || route == UnmatchedRoute {
+	if (len(r.docs) == 0 && r.sharedDocs == nil) || route == OverflowRoute || route == UnmatchedRoute {
 		return false
 	}
 	docs := r.docs[service]
