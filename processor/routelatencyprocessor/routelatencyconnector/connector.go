@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"math"
 	"math/rand/v2"
-	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -37,9 +36,7 @@ type routeConnector struct {
 	telemetry *metadata.TelemetryBuilder
 	now       func() time.Time
 
-	mu    sync.Mutex
 	store *aggregate.Store
-	attrs aggregate.Attributes // reused per span; the store copies what it keeps
 
 	// history and dashboard exist when dashboard.endpoint is set.
 	history   *dashboard.History
@@ -61,7 +58,6 @@ func newRouteConnector(set connector.Settings, cfg *Config, next consumer.Metric
 		next:     next,
 		resolver: resolver,
 		now:      now,
-		attrs:    aggregate.Attributes{Dimensions: make([]string, len(cfg.Dimensions))},
 	}
 	c.store = aggregate.NewStore(storeConfig(cfg), pcommon.NewTimestampFromTime(c.now()))
 	if d := cfg.Dashboard; d.Endpoint != "" {
@@ -72,8 +68,6 @@ func newRouteConnector(set connector.Settings, cfg *Config, next consumer.Metric
 		return nil, err
 	}
 	err = c.telemetry.RegisterConnectorRoutelatencySeriesCallback(func(_ context.Context, o metric.Int64Observer) error {
-		c.mu.Lock()
-		defer c.mu.Unlock()
 		o.Observe(int64(c.store.Len()))
 		return nil
 	})
@@ -151,9 +145,7 @@ func (c *routeConnector) flushLoop() {
 
 func (c *routeConnector) flush(ctx context.Context) {
 	now := c.now()
-	c.mu.Lock()
 	md := c.store.Flush(pcommon.NewTimestampFromTime(now), c.recordHistory(now))
-	c.mu.Unlock()
 	if md.DataPointCount() == 0 {
 		return
 	}
@@ -177,16 +169,22 @@ func (c *routeConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 	var requests, unrouted, invalid, overflow, undocumented, malformed int64
 	arrival := c.now()
 	now := pcommon.NewTimestampFromTime(arrival)
-	c.mu.Lock()
+	// The store copies what it keeps: attrs may point into span memory.
+	attrs := aggregate.Attributes{}
+	if len(c.cfg.Dimensions) > 0 {
+		attrs.Dimensions = make([]string, len(c.cfg.Dimensions))
+	}
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
 		resAttrs := rs.Resource().Attributes()
-		c.attrs.Service = stringAttr(resAttrs, aggregate.AttrService)
-		c.attrs.Environment = stringAttr(resAttrs, aggregate.AttrEnvironment)
-		if c.attrs.Environment == "" {
-			c.attrs.Environment = stringAttr(resAttrs, attrEnvironmentLegacy)
+		attrs.Service = stringAttr(resAttrs, aggregate.AttrService)
+		attrs.Environment = stringAttr(resAttrs, aggregate.AttrEnvironment)
+		if attrs.Environment == "" {
+			attrs.Environment = stringAttr(resAttrs, attrEnvironmentLegacy)
 		}
+		shard := c.store.ShardOf(attrs.Service)
+		shard.Lock()
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			spans := sss.At(j).Spans()
@@ -195,7 +193,7 @@ func (c *routeConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 				if !c.resolver.IsRequest(span) {
 					continue
 				}
-				res := c.resolver.Resolve(c.attrs.Service, span, arrival)
+				res := c.resolver.Resolve(attrs.Service, span, arrival)
 				if res.Source == route.SourceNone {
 					unrouted++
 					continue
@@ -220,20 +218,20 @@ func (c *routeConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 				if res.Undocumented {
 					undocumented++
 				}
-				c.attrs.Route = res.Route
-				c.attrs.Method = route.Method(span)
-				c.attrs.StatusCode = route.StatusCode(span)
+				attrs.Route = res.Route
+				attrs.Method = route.Method(span)
+				attrs.StatusCode = route.StatusCode(span)
 				for d := range c.cfg.Dimensions {
-					c.attrs.Dimensions[d] = dimensionValue(span.Attributes(), resAttrs, &c.cfg.Dimensions[d])
+					attrs.Dimensions[d] = dimensionValue(span.Attributes(), resAttrs, &c.cfg.Dimensions[d])
 				}
-				isError := span.Status().Code() == ptrace.StatusCodeError || c.attrs.StatusCode >= 500
-				if c.store.Record(&c.attrs, seconds, count, isError, span.TraceID(), span.SpanID(), span.EndTimestamp(), now) && res.Source != route.SourceOverflow {
+				isError := span.Status().Code() == ptrace.StatusCodeError || attrs.StatusCode >= 500
+				if shard.Record(&attrs, seconds, count, isError, span.TraceID(), span.SpanID(), span.EndTimestamp(), now) && res.Source != route.SourceOverflow {
 					overflow++
 				}
 			}
 		}
+		shard.Unlock()
 	}
-	c.mu.Unlock()
 	c.telemetry.ConnectorRoutelatencyRequestSpans.Add(ctx, requests)
 	c.telemetry.ConnectorRoutelatencyUnroutedSpans.Add(ctx, unrouted)
 	c.telemetry.ConnectorRoutelatencyInvalidSpans.Add(ctx, invalid)

@@ -205,9 +205,7 @@ func TestBadSpansAreCountedNotAggregated(t *testing.T) {
 	metadatatest.AssertEqualConnectorRoutelatencyUnroutedSpans(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
 	metadatatest.AssertEqualConnectorRoutelatencyInvalidSpans(t, tel, []metricdata.DataPoint[int64]{{Value: 3}}, metricdatatest.IgnoreTimestamp())
 
-	c.mu.Lock()
 	md := c.store.Flush(pcommon.NewTimestampFromTime(time.Now()), nil)
-	c.mu.Unlock()
 	rms := md.ResourceMetrics()
 	require.Equal(t, 3, rms.Len())
 	for i := 0; i < rms.Len(); i++ {

@@ -2,8 +2,11 @@ package aggregate
 
 import (
 	"encoding/binary"
+	"hash/maphash"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -52,49 +55,83 @@ type Config struct {
 	ScopeName string
 }
 
-// Store holds the series of one connector. Not safe for concurrent use: the connector serialises calls.
+// storeShards splits the series by service, so that receiver goroutines aggregating different services do not wait
+// for one another; a batch locks its service's shard once per resource, not once per span.
+const storeShards = 16
+
+// Store holds the series of one connector. Record through the Shard of a span's service, under its lock.
 type Store struct {
 	cfg       Config
-	series    map[string]*Series
-	overflow  *Series
-	key       []byte
-	lastFlush pcommon.Timestamp
+	seed      maphash.Seed
+	shards    [storeShards]Shard
+	count     atomic.Int64      // series held, over all shards, the overflow series excluded
+	lastFlush pcommon.Timestamp // written by Flush with every shard locked
+
+	overflowMu sync.Mutex
+	overflow   *Series
+}
+
+// Shard is the part of a Store that holds some services' series.
+type Shard struct {
+	sync.Mutex
+	store  *Store
+	series map[string]*Series
+	key    []byte
+	_      [64]byte // keeps neighbouring shards' locks off one cache line
 }
 
 // NewStore returns an empty store whose first interval starts at now.
 func NewStore(cfg Config, now pcommon.Timestamp) *Store {
-	return &Store{cfg: cfg, series: make(map[string]*Series), lastFlush: now}
+	s := &Store{cfg: cfg, seed: maphash.MakeSeed(), lastFlush: now}
+	for i := range s.shards {
+		s.shards[i] = Shard{store: s, series: make(map[string]*Series)}
+	}
+	return s
+}
+
+// ShardOf returns the shard that holds the service's series.
+func (s *Store) ShardOf(service string) *Shard {
+	return &s.shards[maphash.String(s.seed, service)%storeShards]
 }
 
 // Len returns the number of series held, the overflow series included.
 func (s *Store) Len() int {
+	n := int(s.count.Load())
+	s.overflowMu.Lock()
+	defer s.overflowMu.Unlock()
 	if s.overflow != nil {
-		return len(s.series) + 1
+		n++
 	}
-	return len(s.series)
+	return n
 }
 
 // Record adds count requests of seconds (a sampled span stands for several) to their series and reports whether the
-// series cap sent them to the overflow series. seconds must be finite and non-negative, count at least 1; end is the
-// span's end time (for exemplars), now the arrival time (for expiry).
-func (s *Store) Record(attrs *Attributes, seconds float64, count uint64, isError bool, traceID pcommon.TraceID, spanID pcommon.SpanID, end, now pcommon.Timestamp) (overflowed bool) {
-	s.key = appendKey(s.key[:0], attrs)
-	series, ok := s.series[string(s.key)]
+// series cap sent them to the overflow series. The caller holds the shard's lock, and attrs.Service belongs to it.
+// seconds must be finite and non-negative, count at least 1; end is the span's end time (for exemplars), now the
+// arrival time (for expiry).
+func (sh *Shard) Record(attrs *Attributes, seconds float64, count uint64, isError bool, traceID pcommon.TraceID, spanID pcommon.SpanID, end, now pcommon.Timestamp) (overflowed bool) {
+	s := sh.store
+	sh.key = appendKey(sh.key[:0], attrs)
+	series, ok := sh.series[string(sh.key)]
 	if !ok {
-		if len(s.series) >= s.cfg.MaxSeries {
+		if s.count.Add(1) > int64(s.cfg.MaxSeries) {
+			s.count.Add(-1)
+			s.overflowMu.Lock()
+			defer s.overflowMu.Unlock()
 			if s.overflow == nil {
 				s.overflow = s.newSeries(Attributes{}, now)
 				s.overflow.isOverflow = true
 			}
-			series, overflowed = s.overflow, true
-		} else {
-			series = s.newSeries(copyAttributes(attrs), now)
-			s.series[string(s.key)] = series
+			s.overflow.record(seconds, count, isError, traceID, spanID, end, s.cfg.MaxExemplars)
+			s.overflow.lastSeen = now
+			return true
 		}
+		series = s.newSeries(copyAttributes(attrs), now)
+		sh.series[string(sh.key)] = series
 	}
 	series.record(seconds, count, isError, traceID, spanID, end, s.cfg.MaxExemplars)
 	series.lastSeen = now
-	return overflowed
+	return false
 }
 
 func (s *Store) newSeries(attrs Attributes, now pcommon.Timestamp) *Series {
@@ -169,23 +206,41 @@ func copyAttributes(a *Attributes) Attributes {
 	return out
 }
 
-// Flush drops series idle for longer than the expiry, writes the live ones as metrics and starts a new interval.
-// visit, when not nil, sees every series recorded into during the interval before its interval state is reset.
+// Flush drops series idle for longer than the expiry, writes the live ones as metrics (in key order, whatever the
+// shard) and starts a new interval. visit, when not nil, sees every series recorded into during the interval before
+// its interval state is reset.
 func (s *Store) Flush(now pcommon.Timestamp, visit func(*Series)) pmetric.Metrics {
+	for i := range s.shards {
+		s.shards[i].Lock()
+	}
+	s.overflowMu.Lock()
+	defer func() {
+		s.overflowMu.Unlock()
+		for i := range s.shards {
+			s.shards[i].Unlock()
+		}
+	}()
 	md := pmetric.NewMetrics()
 	expiredBefore := now - pcommon.Timestamp(s.cfg.Expiry.Nanoseconds())
-	keys := make([]string, 0, len(s.series))
-	for k, series := range s.series {
-		if series.lastSeen < expiredBefore {
-			delete(s.series, k)
-			continue
-		}
-		keys = append(keys, k)
+	type keyed struct {
+		key    string
+		series *Series
 	}
-	slices.Sort(keys)
+	live := make([]keyed, 0, s.count.Load())
+	for i := range s.shards {
+		for k, series := range s.shards[i].series {
+			if series.lastSeen < expiredBefore {
+				delete(s.shards[i].series, k)
+				s.count.Add(-1)
+				continue
+			}
+			live = append(live, keyed{k, series})
+		}
+	}
+	slices.SortFunc(live, func(a, b keyed) int { return strings.Compare(a.key, b.key) })
 	w := newWriter(md, &s.cfg, now)
-	for _, k := range keys {
-		s.flushSeries(w, s.series[k], now, visit)
+	for _, e := range live {
+		s.flushSeries(w, e.series, now, visit)
 	}
 	if s.overflow != nil {
 		s.flushSeries(w, s.overflow, now, visit)
