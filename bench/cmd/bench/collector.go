@@ -32,6 +32,9 @@ func freeAddr() string {
 
 // startCollector runs the binary with the variant's configs; pinned to core 0 when pin is set (the driver runs on
 // core 1), so that the collector's figures are its own.
+// goGC is the collector's GOGC in every run (the Go default), with no GOMEMLIMIT, written into RESULTS.md.
+const goGC = "100"
+
 func startCollector(bin, repo string, configs []string, s *sink.Sink, pin bool, env ...string) (*collector, error) {
 	c := &collector{otlp: freeAddr(), done: make(chan error, 1)}
 	health := freeAddr()
@@ -47,6 +50,7 @@ func startCollector(bin, repo string, configs []string, s *sink.Sink, pin bool, 
 	c.cmd = exec.Command(name, args...)
 	c.cmd.Env = append(os.Environ(), append([]string{
 		"OTLP_GRPC_ENDPOINT=" + c.otlp, "HEALTH_CHECK_ENDPOINT=" + health, "SINK_ENDPOINT=" + s.Addr, "SINK_METRICS_ENDPOINT=" + s.MetricsAddr,
+		"GOGC=" + goGC, "GOMEMLIMIT=off",
 	}, env...)...) // pinned, the Go runtime sees one CPU in its affinity mask and sizes GOMAXPROCS to it
 	var err error
 	if c.log, err = os.CreateTemp("", "otelcol-apm-bench-*.log"); err != nil {

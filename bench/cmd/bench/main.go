@@ -32,8 +32,8 @@ var variants = []variant{
 func main() {
 	bin := flag.String("collector", "bin/otelcol-apm", "the otelcol-apm binary")
 	smoke := flag.Bool("smoke", false, "a few seconds per variant; fail if a variant loses spans")
-	reps := flag.Int("reps", 3, "runs of each measurement per variant (median, min, max)")
-	window := flag.Duration("window", 12*time.Second, "measurement window of each run")
+	rounds := flag.Int("rounds", 7, "rounds; each runs A, B and C back to back, and ratios are taken within a round")
+	window := flag.Duration("window", 10*time.Second, "measurement window of each run")
 	out := flag.String("out", "bench", "folder for RESULTS.md and the chart")
 	telemetrygen := flag.String("telemetrygen", "", "contrib's telemetrygen binary, for an outside check of the figures")
 	flag.Parse()
@@ -47,7 +47,7 @@ func main() {
 		}
 		return
 	}
-	r, err := runAll(*bin, repo, *reps, *window)
+	r, err := runAll(*bin, repo, *rounds, *window)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -65,7 +65,9 @@ func main() {
 type run struct {
 	// ackedPerSec is what the receiver acknowledged; deliveredPerSec what reached the sink within the window.
 	ackedPerSec, deliveredPerSec, cpuPerMillion float64
-	peakRSS                                     int64
+	// utilization is the collector's CPU seconds per second of the window: 1 is the whole core it is pinned to.
+	utilization float64
+	peakRSS     int64
 	// lost counts spans acknowledged to the client that never reached the sink.
 	lost int64
 }
@@ -113,6 +115,7 @@ func measure(bin, repo string, v variant, p *load.Payload, rate float64, window 
 		ackedPerSec:     res.SpansPerSecond(),
 		deliveredPerSec: float64(delivered) / res.Elapsed.Seconds(),
 		cpuPerMillion:   (cpuAfter - cpuBefore).Seconds() / float64(delivered) * 1e6,
+		utilization:     (cpuAfter - cpuBefore).Seconds() / res.Elapsed.Seconds(),
 		peakRSS:         rss,
 		lost:            res.AckedSpans - s.Spans(),
 	}, nil

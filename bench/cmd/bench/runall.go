@@ -15,15 +15,18 @@ import (
 	"github.com/otelcol-apm/otelcol-apm/bench/internal/sink"
 )
 
-var rates = []float64{20_000, 50_000}
+// rate is the fixed load of the CPU comparison: what one core of a gateway carries comfortably.
+const rate = 50_000
 
 var quantiles = []float64{0.5, 0.9, 0.99, 0.999}
 
 type results struct {
-	window                        time.Duration
-	reps                          int
-	atRate                        map[float64]map[string][]run // rate -> variant -> runs
-	maxRate                       map[string][]run
+	window time.Duration
+	rounds int
+	// atRate and flatOut hold one run per round for each variant, in round order, so that ratios pair runs of the
+	// same round.
+	atRate                        map[string][]run
+	flatOut                       map[string][]run
 	accuracy                      []accuracyRow
 	cardinality                   []cardinalityRow
 	outside                       []outsideCheck
@@ -43,34 +46,31 @@ type cardinalityRow struct {
 	acked, dropped int64
 }
 
-func runAll(bin, repo string, reps int, window time.Duration) (*results, error) {
+func runAll(bin, repo string, rounds int, window time.Duration) (*results, error) {
 	p, err := load.Build(load.Realistic, 256, 100, 1)
 	if err != nil {
 		return nil, err
 	}
-	r := &results{window: window, reps: reps, atRate: map[float64]map[string][]run{}, maxRate: map[string][]run{}}
+	r := &results{window: window, rounds: rounds, atRate: map[string][]run{}, flatOut: map[string][]run{}}
 	for _, n := range p.Spans {
 		r.payloadSpans += n
 	}
-	for _, rate := range rates {
-		r.atRate[rate] = map[string][]run{}
-	}
-	for rep := range reps {
-		for _, v := range variants { // A B C A B C ...
-			for _, rate := range rates {
-				m, err := measure(bin, repo, v, p, rate, window, true)
-				if err != nil {
-					return nil, fmt.Errorf("%s at %.0f spans/s: %w", v.name, rate, err)
-				}
-				log.Printf("rep %d %s at %.0f/s: %.0f acked/s, %.3f CPU s/Mspan, RSS %d MiB, lost %d", rep+1, v.name, rate, m.ackedPerSec, m.cpuPerMillion, m.peakRSS>>20, m.lost)
-				r.atRate[rate][v.name] = append(r.atRate[rate][v.name], m)
+	for round := range rounds {
+		for _, v := range variants { // A B C, A B C, ...: the three runs of a round share the machine's mood
+			m, err := measure(bin, repo, v, p, rate, window, true)
+			if err != nil {
+				return nil, fmt.Errorf("%s at %d spans/s: %w", v.name, rate, err)
 			}
+			log.Printf("round %d %s at %d/s: %.0f acked/s, %.3f CPU s/Mspan, RSS %d MiB, lost %d", round+1, v.name, rate, m.ackedPerSec, m.cpuPerMillion, m.peakRSS>>20, m.lost)
+			r.atRate[v.name] = append(r.atRate[v.name], m)
+		}
+		for _, v := range variants {
 			m, err := measure(bin, repo, v, p, 0, window, true)
 			if err != nil {
 				return nil, fmt.Errorf("%s flat out: %w", v.name, err)
 			}
-			log.Printf("rep %d %s flat out: %.0f delivered/s, %.0f acked/s, %d acknowledged but dropped", rep+1, v.name, m.deliveredPerSec, m.ackedPerSec, m.lost)
-			r.maxRate[v.name] = append(r.maxRate[v.name], m)
+			log.Printf("round %d %s flat out: %.0f delivered/s, core %.0f%% busy, %.3f CPU s/Mspan, %d acknowledged but dropped", round+1, v.name, m.deliveredPerSec, m.utilization*100, m.cpuPerMillion, m.lost)
+			r.flatOut[v.name] = append(r.flatOut[v.name], m)
 		}
 	}
 	if r.accuracy, err = runAccuracy(bin, repo); err != nil {
