@@ -18,7 +18,7 @@ export GONOSUMDB  := github.com/DataDog,github.com/open-telemetry/opentelemetry-
 export GOTOOLCHAIN := local
 export CGO_ENABLED := 0
 
-.PHONY: help generate check-generated mdatagen build run test unit validate e2e faults faults-fast browser fuzz bench bench-smoke bench-component jaeger demo image openapi-testdata clean
+.PHONY: help generate check-generated mdatagen build run test unit bench-guard validate e2e faults faults-fast browser fuzz bench bench-smoke bench-component jaeger demo image openapi-testdata clean
 
 help:
 	@echo "make run     build bin/otelcol-apm and run it with config.yaml"
@@ -51,7 +51,7 @@ run: $(BIN)
 	$(BIN) --config config.yaml
 
 ## test: what CI runs, fastest first.
-test: check-generated unit fuzz build validate bench-smoke e2e faults-fast browser
+test: check-generated unit bench-guard fuzz build validate bench-smoke e2e faults-fast browser
 
 unit:
 	cd $(COMPONENT_DIR) && go vet ./... && CGO_ENABLED=1 go test -race -count=1 ./...
@@ -81,9 +81,14 @@ fuzz:
 	cd $(COMPONENT_DIR) && go test -run '^$$' -fuzz '^FuzzResolve$$' -fuzztime $(FUZZTIME) ./internal/route/
 	cd $(COMPONENT_DIR) && go test -run '^$$' -fuzz '^FuzzConsumeTraces$$' -fuzztime $(FUZZTIME) ./routelatencyconnector/
 
+## bench-guard: the component's benchmarks against budgets of twice their documented cost (fails on a real
+## regression, not on noise); part of make test.
+bench-guard:
+	cd $(COMPONENT_DIR) && ROUTELATENCY_COST_BUDGET=1 go test -count=1 -run '^TestCostBudget$$' -v ./routelatencyconnector/ | grep -E '^(---|ok|FAIL)|budget'
+
 ## bench-component: the processor's and connector's Go benchmarks (ns/span, allocs) on the realistic span mix.
 bench-component:
-	cd $(COMPONENT_DIR) && go test -run '^$$' -bench . -benchmem -count 5 ./ ./routelatencyconnector/ ./internal/utf8check/
+	cd $(COMPONENT_DIR) && go test -run '^$$' -bench . -benchmem -count 5 -cpu 1,2 ./ ./routelatencyconnector/ ./internal/utf8check/
 
 ## validate: every shipped configuration, with dummy values for the variables it needs.
 validate: $(BIN)

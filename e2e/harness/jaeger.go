@@ -17,16 +17,17 @@ type Jaeger struct {
 	env         []string
 }
 
-// StartJaeger runs the binary that `make` built from the pinned Jaeger module (JAEGER_BIN).
-func StartJaeger(t testing.TB) *Jaeger {
+// StartJaeger runs the binary that `make` built from the pinned Jaeger module (JAEGER_BIN); env may point its
+// metrics storage at a Prometheus (JAEGER_PROMETHEUS_URL).
+func StartJaeger(t testing.TB, env ...string) *Jaeger {
 	t.Helper()
 	j := &Jaeger{OTLP: Addr(t), Query: Addr(t)}
-	j.env = []string{
+	j.env = append([]string{
 		"JAEGER_OTLP_GRPC_ENDPOINT=" + j.OTLP,
 		"JAEGER_QUERY_ENDPOINT=" + j.Query,
 		"JAEGER_QUERY_GRPC_ENDPOINT=" + Addr(t),
 		"OTEL_TRACES_EXPORTER=none", // Jaeger would trace itself to localhost:4317
-	}
+	}, env...)
 	j.start(t)
 	return j
 }

@@ -14,10 +14,12 @@ import (
 
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/metadata"
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/route"
+
+	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/semconv"
 )
 
 // DefaultSlowAttribute is the span attribute set on requests slower than their route's threshold.
-const DefaultSlowAttribute = "http.route.slow"
+const DefaultSlowAttribute = semconv.HTTPRouteSlow
 
 // NewFactory returns the routelatency processor factory.
 func NewFactory() processor.Factory {

@@ -15,9 +15,9 @@ import (
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/metadata"
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/route"
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/utf8check"
-)
 
-const attrServiceName = "service.name"
+	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/semconv"
+)
 
 type routeProcessor struct {
 	cfg       *Config
@@ -72,7 +72,7 @@ func (p *routeProcessor) processTraces(ctx context.Context, td ptrace.Traces) (p
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
 		service := ""
-		if v, ok := rs.Resource().Attributes().Get(attrServiceName); ok {
+		if v, ok := rs.Resource().Attributes().Get(semconv.ServiceName); ok {
 			service = v.Str()
 		}
 		sss := rs.ScopeSpans()

@@ -8,9 +8,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/otelcol-apm/otelcol-apm/bench/internal/load"
@@ -36,10 +39,17 @@ func main() {
 	window := flag.Duration("window", 10*time.Second, "measurement window of each run")
 	out := flag.String("out", "bench", "folder for RESULTS.md and the chart")
 	telemetrygen := flag.String("telemetrygen", "", "contrib's telemetrygen binary, for an outside check of the figures")
+	profile := flag.String("profile", "", "A, B or C: run that variant at 50k spans/s for the window and write a CPU profile of the collector to bench/profile-<variant>.pprof")
 	flag.Parse()
 	repo, err := os.Getwd()
 	if err != nil {
 		log.Fatal(err)
+	}
+	if *profile != "" {
+		if err := runProfile(*bin, repo, *profile, *window); err != nil {
+			log.Fatal(err)
+		}
+		return
 	}
 	if *smoke {
 		if err := runSmoke(*bin, repo); err != nil {
@@ -144,4 +154,57 @@ func runSmoke(bin, repo string) error {
 		return fmt.Errorf("%d variants lost spans", failed)
 	}
 	return nil
+}
+
+// runProfile runs one variant at the fixed rate, pinned as in the measurements, and saves the collector's CPU profile
+// over the window (read from its pprof extension).
+func runProfile(bin, repo, name string, window time.Duration) error {
+	var v *variant
+	for i := range variants {
+		if variants[i].name == name {
+			v = &variants[i]
+		}
+	}
+	if v == nil {
+		return fmt.Errorf("-profile %q: want A, B or C", name)
+	}
+	p, err := load.Build(load.Realistic, 256, 100, 1)
+	if err != nil {
+		return err
+	}
+	s, err := sink.Start(false)
+	if err != nil {
+		return err
+	}
+	defer s.Stop()
+	pprofAddr := freeAddr()
+	c, err := startCollector(bin, repo, append(slices.Clone(v.configs), "pprof"), s, true, "PPROF_ENDPOINT="+pprofAddr)
+	if err != nil {
+		return err
+	}
+	defer c.stop()
+	done := make(chan error, 1)
+	go func() {
+		_, err := load.Replay(context.Background(), c.otlp, p, 4, 4, rate, window+2*time.Second, 0)
+		done <- err
+	}()
+	time.Sleep(time.Second)
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", pprofAddr, int(window.Seconds())))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	out := filepath.Join(repo, "bench", "profile-"+name+".pprof")
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	log.Printf("CPU profile of %s at %d spans/s over %s: %s (go tool pprof -top %s)", name, rate, window, out, out)
+	return <-done
 }

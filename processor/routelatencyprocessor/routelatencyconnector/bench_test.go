@@ -3,7 +3,6 @@ package routelatencyconnector
 import (
 	"context"
 	"testing"
-	"time"
 
 	"go.opentelemetry.io/collector/connector/connectortest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
@@ -20,7 +19,7 @@ import (
 // ns/span counts every span, children included.
 func BenchmarkConnector(b *testing.B) {
 	cfg := createDefaultConfig().(*Config)
-	c, err := newRouteConnector(connectortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop(), time.Now)
+	c, err := newRouteConnector(connectortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop(), wallClock{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -42,7 +41,7 @@ func BenchmarkConnector(b *testing.B) {
 // gateway's OTLP receiver does: run with -cpu 1,2,4 to see how the connector scales.
 func BenchmarkConnectorParallel(b *testing.B) {
 	cfg := createDefaultConfig().(*Config)
-	c, err := newRouteConnector(connectortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop(), time.Now)
+	c, err := newRouteConnector(connectortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop(), wallClock{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -67,7 +66,7 @@ func BenchmarkConnectorParallel(b *testing.B) {
 // reuses it. The copy the processor needs (it mutates spans) is made outside the timer.
 func BenchmarkPipeline(b *testing.B) {
 	factory := routelatencyprocessor.NewFactory()
-	c, err := newRouteConnector(connectortest.NewNopSettings(metadata.Type), createDefaultConfig().(*Config), consumertest.NewNop(), time.Now)
+	c, err := newRouteConnector(connectortest.NewNopSettings(metadata.Type), createDefaultConfig().(*Config), consumertest.NewNop(), wallClock{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -11,6 +11,8 @@ import (
 	"go.opentelemetry.io/collector/config/configopaque"
 
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/route"
+
+	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/semconv"
 )
 
 // Config is the routelatency connector's configuration.
@@ -33,6 +35,10 @@ type Config struct {
 	SeriesExpiry time.Duration `mapstructure:"series_expiry"`
 	// MaxSeries caps the series held; requests beyond it go to one series marked otel.metric.overflow=true.
 	MaxSeries int `mapstructure:"max_series"`
+	// HTTPServerRequestDuration also emits the semantic conventions' http.server.request.duration (a histogram in
+	// seconds with http.request.method, http.route, http.response.status_code and error.type), which dashboards
+	// made for SDK-instrumented services read. Off by default: an app that emits it itself would be counted twice.
+	HTTPServerRequestDuration bool `mapstructure:"http_server_request_duration"`
 	// AdjustedCounts counts a span sampled with an OpenTelemetry probability threshold (`ot=th:` in its tracestate)
 	// as the 1/p requests it stands for, in requests, errors, histogram and quantiles.
 	AdjustedCounts bool `mapstructure:"adjusted_counts"`
@@ -144,6 +150,9 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("quantiles[%d]: must be between 0 and 1 (exclusive), got %v", i, q))
 		}
 	}
+	if c.HTTPServerRequestDuration && c.StatusCode != statusCode {
+		errs = append(errs, fmt.Errorf("http_server_request_duration: needs status_code %q (the metric carries http.response.status_code), got %q", statusCode, c.StatusCode))
+	}
 	if c.AggregationTemporality != temporalityCumulative && c.AggregationTemporality != temporalityDelta {
 		errs = append(errs, fmt.Errorf("aggregation_temporality: must be %q or %q, got %q", temporalityCumulative, temporalityDelta, c.AggregationTemporality))
 	}
@@ -188,4 +197,4 @@ func (d *DashboardConfig) validate() error {
 }
 
 // reservedDimensions are written on every series already.
-var reservedDimensions = []string{"service.name", "deployment.environment.name", "http.request.method", "http.route", "http.response.status_code", "http.response.status_class"}
+var reservedDimensions = []string{semconv.ServiceName, semconv.DeploymentEnvironmentName, semconv.HTTPRequestMethod, semconv.HTTPRoute, semconv.HTTPResponseStatusCode, semconv.HTTPResponseStatusClass}

@@ -3,8 +3,11 @@ package routelatencyconnector // import "github.com/otelcol-apm/otelcol-apm/proc
 import (
 	"context"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -20,13 +23,26 @@ import (
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/dashboard"
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/route"
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/routelatencyconnector/internal/metadata"
+
+	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/semconv"
 )
 
-const (
-	scopeName = "github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/routelatencyconnector"
-	// attrEnvironmentLegacy is the pre-1.27 semantic-convention key, still set by many SDK setups.
-	attrEnvironmentLegacy = "deployment.environment"
-)
+const scopeName = "github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/routelatencyconnector"
+
+// clock is the connector's time: Now stamps intervals and ages routes, Ticks paces the flushes. Tests drive both.
+type clock interface {
+	Now() time.Time
+	Ticks(every time.Duration) (ticks <-chan time.Time, stop func())
+}
+
+type wallClock struct{}
+
+func (wallClock) Now() time.Time { return time.Now() }
+
+func (wallClock) Ticks(every time.Duration) (<-chan time.Time, func()) {
+	t := time.NewTicker(every)
+	return t.C, t.Stop
+}
 
 type routeConnector struct {
 	cfg       *Config
@@ -34,7 +50,7 @@ type routeConnector struct {
 	next      consumer.Metrics
 	resolver  *route.Resolver
 	telemetry *metadata.TelemetryBuilder
-	now       func() time.Time
+	clock     clock
 
 	store *aggregate.Store
 
@@ -42,12 +58,15 @@ type routeConnector struct {
 	history   *dashboard.History
 	dashboard *dashboard.Server
 
-	stop chan struct{}
-	done chan struct{}
+	stop     chan struct{}
+	done     chan struct{}
+	shutdown sync.Once
+	// shutdownErr is what the first Shutdown returned, returned again by later calls.
+	shutdownErr error
 }
 
-// newRouteConnector takes the clock that stamps intervals and ages routes (time.Now outside tests).
-func newRouteConnector(set connector.Settings, cfg *Config, next consumer.Metrics, now func() time.Time) (*routeConnector, error) {
+// newRouteConnector takes the clock that stamps intervals, ages routes and paces flushes (wallClock outside tests).
+func newRouteConnector(set connector.Settings, cfg *Config, next consumer.Metrics, clk clock) (*routeConnector, error) {
 	resolver, err := route.NewResolver(cfg.Routes)
 	if err != nil {
 		return nil, err
@@ -57,9 +76,9 @@ func newRouteConnector(set connector.Settings, cfg *Config, next consumer.Metric
 		logger:   set.Logger,
 		next:     next,
 		resolver: resolver,
-		now:      now,
+		clock:    clk,
 	}
-	c.store = aggregate.NewStore(storeConfig(cfg), pcommon.NewTimestampFromTime(c.now()))
+	c.store = aggregate.NewStore(storeConfig(cfg), pcommon.NewTimestampFromTime(c.clock.Now()))
 	if d := cfg.Dashboard; d.Endpoint != "" {
 		c.history = dashboard.NewHistory(d.Slice, d.History, d.MaxRoutes)
 		c.dashboard = dashboard.NewServer(c.history, d.JaegerUIURL, string(d.BearerToken), resolver.Undocumented)
@@ -76,13 +95,14 @@ func newRouteConnector(set connector.Settings, cfg *Config, next consumer.Metric
 
 func storeConfig(cfg *Config) aggregate.Config {
 	sc := aggregate.Config{
-		Delta:        cfg.AggregationTemporality == temporalityDelta,
-		StatusClass:  cfg.StatusCode == statusClass,
-		Quantiles:    cfg.Quantiles,
-		MaxSeries:    cfg.MaxSeries,
-		Expiry:       cfg.SeriesExpiry,
-		MaxExemplars: cfg.Exemplars.MaxPerDataPoint,
-		ScopeName:    scopeName,
+		Delta:           cfg.AggregationTemporality == temporalityDelta,
+		StatusClass:     cfg.StatusCode == statusClass,
+		Quantiles:       cfg.Quantiles,
+		MaxSeries:       cfg.MaxSeries,
+		Expiry:          cfg.SeriesExpiry,
+		MaxExemplars:    cfg.Exemplars.MaxPerDataPoint,
+		ScopeName:       scopeName,
+		RequestDuration: cfg.HTTPServerRequestDuration,
 	}
 	if cfg.Histogram.Type == histogramExponential {
 		sc.ExponentialMaxSize = cfg.Histogram.Exponential.MaxSize
@@ -113,45 +133,52 @@ func (c *routeConnector) Start(context.Context, component.Host) error {
 	return nil
 }
 
-// Shutdown flushes once more, so that what was accepted before a stop is emitted.
+// Shutdown flushes once more, so that what was accepted before a stop is emitted. It is safe to call twice (the
+// collector may, after a failed start) and returns every error it met.
 func (c *routeConnector) Shutdown(ctx context.Context) error {
-	if c.stop != nil {
-		close(c.stop)
-		<-c.done
-		c.flush(ctx)
-	}
-	if c.dashboard != nil {
-		if err := c.dashboard.Shutdown(ctx); err != nil {
-			return err
+	c.shutdown.Do(func() {
+		var errs []error
+		if c.stop != nil {
+			close(c.stop)
+			<-c.done
+			errs = append(errs, c.flush(ctx))
 		}
-	}
-	c.telemetry.Shutdown()
-	return nil
+		if c.dashboard != nil {
+			errs = append(errs, c.dashboard.Shutdown(ctx))
+		}
+		c.telemetry.Shutdown()
+		c.shutdownErr = errors.Join(errs...)
+	})
+	return c.shutdownErr
 }
 
 func (c *routeConnector) flushLoop() {
 	defer close(c.done)
-	ticker := time.NewTicker(c.cfg.FlushInterval)
-	defer ticker.Stop()
+	ticks, stop := c.clock.Ticks(c.cfg.FlushInterval)
+	defer stop()
 	for {
 		select {
 		case <-c.stop:
 			return
-		case <-ticker.C:
-			c.flush(context.Background())
+		case <-ticks:
+			if err := c.flush(context.Background()); err != nil {
+				c.logger.Warn("Route metrics were refused by the next consumer", zap.Error(err))
+			}
 		}
 	}
 }
 
-func (c *routeConnector) flush(ctx context.Context) {
-	now := c.now()
+// flush emits one interval; an error names how many data points the next consumer refused.
+func (c *routeConnector) flush(ctx context.Context) error {
+	now := c.clock.Now()
 	md := c.store.Flush(pcommon.NewTimestampFromTime(now), c.recordHistory(now))
 	if md.DataPointCount() == 0 {
-		return
+		return nil
 	}
 	if err := c.next.ConsumeMetrics(ctx, md); err != nil {
-		c.logger.Warn("Route metrics were refused by the next consumer", zap.Error(err), zap.Int("data_points", md.DataPointCount()))
+		return fmt.Errorf("%d route metric data points refused: %w", md.DataPointCount(), err)
 	}
+	return nil
 }
 
 // recordHistory hands each flushed interval to the dashboard's history, or is nil without a dashboard.
@@ -167,7 +194,7 @@ func (c *routeConnector) recordHistory(now time.Time) func(*aggregate.Series) {
 
 func (c *routeConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 	var requests, unrouted, invalid, overflow, undocumented, malformed int64
-	arrival := c.now()
+	arrival := c.clock.Now()
 	now := pcommon.NewTimestampFromTime(arrival)
 	// The store copies what it keeps: attrs may point into span memory.
 	attrs := aggregate.Attributes{}
@@ -181,7 +208,7 @@ func (c *routeConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 		attrs.Service = stringAttr(resAttrs, aggregate.AttrService)
 		attrs.Environment = stringAttr(resAttrs, aggregate.AttrEnvironment)
 		if attrs.Environment == "" {
-			attrs.Environment = stringAttr(resAttrs, attrEnvironmentLegacy)
+			attrs.Environment = stringAttr(resAttrs, semconv.DeploymentEnvironment)
 		}
 		shard := c.store.ShardOf(attrs.Service)
 		shard.Lock()

@@ -2,9 +2,11 @@ package routelatencyconnector
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,11 +30,33 @@ import (
 
 var t0 = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 
+// fakeClock is a hand-driven clock: the test sets the time and sends the flush loop its ticks.
+type fakeClock struct {
+	mu    sync.Mutex
+	now   time.Time
+	ticks chan time.Time
+}
+
+func (f *fakeClock) Now() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.now
+}
+
+func (f *fakeClock) Ticks(time.Duration) (<-chan time.Time, func()) { return f.ticks, func() {} }
+
+func (f *fakeClock) set(t time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.now = t
+}
+
 // testConnector is a connector on a hand-driven clock, flushed by the test.
 type testConnector struct {
 	*routeConnector
+	t     testing.TB
 	sink  *consumertest.MetricsSink
-	clock time.Time
+	clock *fakeClock
 }
 
 func newTestConnector(t testing.TB, mutate func(*Config)) *testConnector {
@@ -43,8 +67,8 @@ func newTestConnector(t testing.TB, mutate func(*Config)) *testConnector {
 	}
 	require.NoError(t, cfg.Validate())
 	sink := &consumertest.MetricsSink{}
-	tc := &testConnector{sink: sink, clock: t0}
-	c, err := newRouteConnector(connectortest.NewNopSettings(metadata.Type), cfg, sink, func() time.Time { return tc.clock })
+	tc := &testConnector{t: t, sink: sink, clock: &fakeClock{now: t0, ticks: make(chan time.Time)}}
+	c, err := newRouteConnector(connectortest.NewNopSettings(metadata.Type), cfg, sink, tc.clock)
 	require.NoError(t, err)
 	tc.routeConnector = c
 	t.Cleanup(func() { require.NoError(t, c.Shutdown(context.Background())) })
@@ -53,9 +77,9 @@ func newTestConnector(t testing.TB, mutate func(*Config)) *testConnector {
 
 // flushAt advances the clock and flushes, returning what the connector emitted (empty when it emitted nothing).
 func (tc *testConnector) flushAt(d time.Duration) pmetric.Metrics {
-	tc.clock = t0.Add(d)
+	tc.clock.set(t0.Add(d))
 	before := len(tc.sink.AllMetrics())
-	tc.flush(context.Background())
+	require.NoError(tc.t, tc.flush(context.Background()))
 	if all := tc.sink.AllMetrics(); len(all) > before {
 		return all[len(all)-1]
 	}
@@ -180,7 +204,7 @@ func TestBadSpansAreCountedNotAggregated(t *testing.T) {
 	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
 	cfg := createDefaultConfig().(*Config)
 	sink := &consumertest.MetricsSink{}
-	c, err := newRouteConnector(metadatatest.NewSettings(tel), cfg, sink, time.Now)
+	c, err := newRouteConnector(metadatatest.NewSettings(tel), cfg, sink, wallClock{})
 	require.NoError(t, err)
 
 	td := traces(
@@ -243,7 +267,7 @@ func TestShutdownFlushesWhatWasAccepted(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.FlushInterval = time.Hour
 	sink := &consumertest.MetricsSink{}
-	c, err := newRouteConnector(connectortest.NewNopSettings(metadata.Type), cfg, sink, time.Now)
+	c, err := newRouteConnector(connectortest.NewNopSettings(metadata.Type), cfg, sink, wallClock{})
 	require.NoError(t, err)
 	require.NoError(t, c.Start(context.Background(), componenttest.NewNopHost()))
 	require.NoError(t, c.ConsumeTraces(context.Background(), mixedTraffic()))
@@ -267,4 +291,47 @@ func TestConfigValidateNamesKeys(t *testing.T) {
 		assert.Contains(t, err.Error(), key)
 	}
 	require.NoError(t, createDefaultConfig().(*Config).Validate())
+}
+
+// The real flush loop, paced by the clock's ticks: each tick emits the interval.
+func TestFlushLoopEmitsOnEachTick(t *testing.T) {
+	tc := newTestConnector(t, nil)
+	require.NoError(t, tc.Start(context.Background(), componenttest.NewNopHost()))
+	require.NoError(t, tc.ConsumeTraces(context.Background(), mixedTraffic()))
+	tc.clock.set(t0.Add(15 * time.Second))
+	tc.clock.ticks <- t0.Add(15 * time.Second)
+	require.Eventually(t, func() bool { return len(tc.sink.AllMetrics()) == 1 }, 5*time.Second, 10*time.Millisecond)
+	assert.Equal(t, int64(5), sumRequests(tc.sink.AllMetrics()[0]))
+
+	require.NoError(t, tc.ConsumeTraces(context.Background(), mixedTraffic()))
+	tc.clock.ticks <- t0.Add(30 * time.Second)
+	require.Eventually(t, func() bool { return len(tc.sink.AllMetrics()) == 2 }, 5*time.Second, 10*time.Millisecond)
+	assert.Equal(t, int64(10), sumRequests(tc.sink.AllMetrics()[1]), "cumulative")
+}
+
+func sumRequests(md pmetric.Metrics) int64 {
+	var n int64
+	for i := 0; i < md.ResourceMetrics().Len(); i++ {
+		ms := md.ResourceMetrics().At(i).ScopeMetrics().At(0).Metrics()
+		for j := 0; j < ms.Len(); j++ {
+			if ms.At(j).Name() == aggregate.MetricRequests {
+				for k := 0; k < ms.At(j).Sum().DataPoints().Len(); k++ {
+					n += ms.At(j).Sum().DataPoints().At(k).IntValue()
+				}
+			}
+		}
+	}
+	return n
+}
+
+// Shutdown twice is safe, and a final flush the next consumer refuses is an error of both calls.
+func TestShutdownTwiceReturnsTheRefusal(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	c, err := newRouteConnector(connectortest.NewNopSettings(metadata.Type), cfg, consumertest.NewErr(errors.New("backend says no")), wallClock{})
+	require.NoError(t, err)
+	require.NoError(t, c.Start(context.Background(), componenttest.NewNopHost()))
+	require.NoError(t, c.ConsumeTraces(context.Background(), mixedTraffic()))
+	err = c.Shutdown(context.Background())
+	require.ErrorContains(t, err, "route metric data points refused: backend says no")
+	assert.Equal(t, err, c.Shutdown(context.Background()))
 }

@@ -60,5 +60,5 @@ func createDefaultConfig() component.Config {
 }
 
 func createTracesToMetrics(_ context.Context, set connector.Settings, cfg component.Config, next consumer.Metrics) (connector.Traces, error) {
-	return newRouteConnector(set, cfg.(*Config), next, time.Now)
+	return newRouteConnector(set, cfg.(*Config), next, wallClock{})
 }

@@ -3,7 +3,6 @@ package routelatencyconnector
 import (
 	"context"
 	"testing"
-	"time"
 
 	"go.opentelemetry.io/collector/connector/connectortest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
@@ -33,7 +32,7 @@ func FuzzConsumeTraces(f *testing.F) {
 		}
 		cfg := createDefaultConfig().(*Config)
 		cfg.MaxSeries = 8
-		c, err := newRouteConnector(connectortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop(), time.Now)
+		c, err := newRouteConnector(connectortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop(), wallClock{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -101,7 +101,7 @@ func TestGuessedRoutesFreeTheirSlotsAfterABurst(t *testing.T) {
 	assert.Equal(t, int64(10_000-100+1), got["shop|production|GET {overflow}"], "the burst past 100 guessed routes, and the new route")
 	assert.Zero(t, got["shop|production|GET /reports/q3"])
 
-	tc.clock = t0.Add(7 * time.Second) // one-hit routes leave after a tenth of the idle time
+	tc.clock.set(t0.Add(7 * time.Second)) // one-hit routes leave after a tenth of the idle time
 	require.NoError(t, tc.ConsumeTraces(context.Background(), traces(newRoute)))
 	md := tc.flushAt(30 * time.Second)
 	got = requestsByRoute(t, md, "http.server.route.requests")
@@ -255,4 +255,39 @@ func cloneTraces(td ptrace.Traces) ptrace.Traces {
 	out := ptrace.NewTraces()
 	td.CopyTo(out)
 	return out
+}
+
+// http.server.request.duration, when asked for, is the route histogram again under the semantic conventions' name,
+// with error.type on 5xx.
+func TestHTTPServerRequestDurationFollowsTheConventions(t *testing.T) {
+	tc := newTestConnector(t, func(c *Config) { c.HTTPServerRequestDuration = true })
+	require.NoError(t, tc.ConsumeTraces(context.Background(), mixedTraffic()))
+	md := tc.flushAt(15 * time.Second)
+	m := findMetric(t, md, "http.server.request.duration")
+	assert.Equal(t, "s", m.Unit())
+	dps := m.ExponentialHistogram().DataPoints()
+	routeDps := findMetric(t, md, "http.server.route.duration").ExponentialHistogram().DataPoints()
+	require.Equal(t, routeDps.Len(), dps.Len())
+	var withErrorType int
+	for i := 0; i < dps.Len(); i++ {
+		a := dps.At(i).Attributes()
+		for _, key := range []string{"http.request.method", "http.route", "http.response.status_code"} {
+			_, ok := a.Get(key)
+			assert.True(t, ok, key)
+		}
+		code, _ := a.Get("http.response.status_code")
+		errType, ok := a.Get("error.type")
+		if code.Int() >= 500 {
+			withErrorType++
+			assert.Equal(t, code.AsString(), errType.Str())
+		} else {
+			assert.False(t, ok)
+		}
+		assert.Equal(t, routeDps.At(i).Count(), dps.At(i).Count())
+	}
+	assert.Equal(t, 1, withErrorType)
+
+	cfg := createDefaultConfig().(*Config)
+	cfg.HTTPServerRequestDuration, cfg.StatusCode = true, statusClass
+	assert.ErrorContains(t, cfg.Validate(), "http_server_request_duration: needs status_code")
 }

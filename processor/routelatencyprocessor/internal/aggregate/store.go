@@ -12,6 +12,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/semconv"
 )
 
 // Metric names, in the style of the semantic conventions' http.server.* metrics.
@@ -20,18 +22,24 @@ const (
 	MetricErrors    = "http.server.route.errors"
 	MetricDuration  = "http.server.route.duration"
 	MetricQuantiles = "http.server.route.duration.quantiles"
+	// MetricRequestDuration is the semantic conventions' own HTTP server metric, emitted beside the route metrics
+	// when Config.RequestDuration is set.
+	MetricRequestDuration = "http.server.request.duration"
 )
 
 // Attribute keys written on data points and resources.
 const (
-	AttrService     = "service.name"
-	AttrEnvironment = "deployment.environment.name"
-	AttrMethod      = "http.request.method"
-	AttrRoute       = "http.route"
-	AttrStatusCode  = "http.response.status_code"
-	AttrStatusClass = "http.response.status_class"
+	AttrService     = semconv.ServiceName
+	AttrEnvironment = semconv.DeploymentEnvironmentName
+	AttrMethod      = semconv.HTTPRequestMethod
+	AttrRoute       = semconv.HTTPRoute
+	AttrStatusCode  = semconv.HTTPResponseStatusCode
+	AttrStatusClass = semconv.HTTPResponseStatusClass
 	// AttrOverflow marks the series that takes every request beyond max_series, as the OpenTelemetry SDKs do.
-	AttrOverflow = "otel.metric.overflow"
+	AttrOverflow = semconv.MetricOverflow
+	// AttrErrorType is the semantic conventions' error.type, written on http.server.request.duration for a 5xx
+	// status code (its value is the code, as the conventions say for HTTP servers).
+	AttrErrorType = semconv.ErrorType
 )
 
 // MaxAttributeLength bounds each attribute value kept in a series key (bytes): a megabyte-long service name or
@@ -53,6 +61,9 @@ type Config struct {
 	MaxExemplars   int
 	// ScopeName names the instrumentation scope of the emitted metrics.
 	ScopeName string
+	// RequestDuration also writes each series' histogram as http.server.request.duration, with the semantic
+	// conventions' attributes (error.type on failed requests); needs status codes, not classes.
+	RequestDuration bool
 }
 
 // storeShards splits the series by service, so that receiver goroutines aggregating different services do not wait

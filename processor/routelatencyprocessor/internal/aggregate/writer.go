@@ -17,7 +17,7 @@ type writer struct {
 }
 
 type resourceMetrics struct {
-	requests, errors, duration, quantiles pmetric.Metric
+	requests, errors, duration, quantiles, requestDuration pmetric.Metric
 }
 
 func newWriter(md pmetric.Metrics, cfg *Config, now pcommon.Timestamp) *writer {
@@ -75,6 +75,17 @@ func (w *writer) resource(series *Series) *resourceMetrics {
 		rm.quantiles.SetDescription("Latency quantiles per route over the last flush interval, within 1% relative error.")
 		rm.quantiles.SetEmptySummary()
 	}
+	if w.cfg.RequestDuration {
+		rm.requestDuration = ms.AppendEmpty()
+		rm.requestDuration.SetName(MetricRequestDuration)
+		rm.requestDuration.SetUnit("s")
+		rm.requestDuration.SetDescription("Duration of HTTP server requests, from server spans.")
+		if w.cfg.ExponentialMaxSize > 0 {
+			rm.requestDuration.SetEmptyExponentialHistogram().SetAggregationTemporality(w.temporality)
+		} else {
+			rm.requestDuration.SetEmptyHistogram().SetAggregationTemporality(w.temporality)
+		}
+	}
 	w.resources[key] = rm
 	return rm
 }
@@ -91,20 +102,9 @@ func (w *writer) write(series *Series) {
 	w.stamp(errs.Attributes(), series, start, errs.SetStartTimestamp, errs.SetTimestamp)
 	errs.SetIntValue(int64(series.Errors))
 
-	exemplars := series.histogram.writeTo(rm.duration)
-	if w.cfg.ExponentialMaxSize > 0 {
-		dp := rm.duration.ExponentialHistogram().DataPoints().At(rm.duration.ExponentialHistogram().DataPoints().Len() - 1)
-		w.stamp(dp.Attributes(), series, start, dp.SetStartTimestamp, dp.SetTimestamp)
-	} else {
-		dp := rm.duration.Histogram().DataPoints().At(rm.duration.Histogram().DataPoints().Len() - 1)
-		w.stamp(dp.Attributes(), series, start, dp.SetStartTimestamp, dp.SetTimestamp)
-	}
-	for _, e := range series.exemplars {
-		ex := exemplars.AppendEmpty()
-		ex.SetTraceID(e.traceID)
-		ex.SetSpanID(e.spanID)
-		ex.SetDoubleValue(e.seconds)
-		ex.SetTimestamp(e.at)
+	w.writeHistogram(rm.duration, series, start, false)
+	if w.cfg.RequestDuration {
+		w.writeHistogram(rm.requestDuration, series, start, true)
 	}
 
 	if len(w.cfg.Quantiles) == 0 || series.Sketch.IsEmpty() {
@@ -119,6 +119,31 @@ func (w *writer) write(series *Series) {
 		qv := dp.QuantileValues().AppendEmpty()
 		qv.SetQuantile(q)
 		qv.SetValue(values[i])
+	}
+}
+
+// writeHistogram appends the series' histogram, with its exemplars, to m; semconv adds error.type.
+func (w *writer) writeHistogram(m pmetric.Metric, series *Series, start pcommon.Timestamp, semconv bool) {
+	exemplars := series.histogram.writeTo(m)
+	var attrs pcommon.Map
+	if w.cfg.ExponentialMaxSize > 0 {
+		dp := m.ExponentialHistogram().DataPoints().At(m.ExponentialHistogram().DataPoints().Len() - 1)
+		w.stamp(dp.Attributes(), series, start, dp.SetStartTimestamp, dp.SetTimestamp)
+		attrs = dp.Attributes()
+	} else {
+		dp := m.Histogram().DataPoints().At(m.Histogram().DataPoints().Len() - 1)
+		w.stamp(dp.Attributes(), series, start, dp.SetStartTimestamp, dp.SetTimestamp)
+		attrs = dp.Attributes()
+	}
+	if semconv && series.Attrs.StatusCode >= 500 {
+		attrs.PutStr(AttrErrorType, strconv.Itoa(int(series.Attrs.StatusCode)))
+	}
+	for _, e := range series.exemplars {
+		ex := exemplars.AppendEmpty()
+		ex.SetTraceID(e.traceID)
+		ex.SetSpanID(e.spanID)
+		ex.SetDoubleValue(e.seconds)
+		ex.SetTimestamp(e.at)
 	}
 }
 

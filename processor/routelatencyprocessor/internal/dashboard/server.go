@@ -14,6 +14,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/semconv"
 )
 
 //go:embed templates/*.html
@@ -182,7 +184,7 @@ func (s *Server) jaegerURL(k RouteKey, p99 float64) string {
 	if s.jaegerUI == "" {
 		return ""
 	}
-	tags, _ := json.Marshal(map[string]string{"http.route": k.Route})
+	tags, _ := json.Marshal(map[string]string{semconv.HTTPRoute: k.Route})
 	q := url.Values{
 		"service":     {k.Service},
 		"tags":        {string(tags)},

@@ -5,23 +5,17 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/semconv"
 )
 
 // Attribute keys read from request spans: current semantic conventions first, then the legacy ones that older
 // instrumentations (and many FastAPI setups) still emit.
 const (
-	AttrHTTPRoute = "http.route"
+	AttrHTTPRoute = semconv.HTTPRoute
 	// AttrRouteGuessed marks an http.route that the routelatency processor guessed from a raw path (true), so that
 	// the connector downstream keeps it in the guessed routes' budget instead of taking it for a declared route.
-	AttrRouteGuessed     = "http.route.guessed"
-	attrMethod           = "http.request.method"
-	attrMethodLegacy     = "http.method"
-	attrStatusCode       = "http.response.status_code"
-	attrStatusCodeLegacy = "http.status_code"
-	attrURLPath          = "url.path"
-	attrTargetLegacy     = "http.target"
-	attrURLFull          = "url.full"
-	attrURLLegacy        = "http.url"
+	AttrRouteGuessed = semconv.HTTPRouteGuessed
 )
 
 // MethodOther is the semantic-convention value for a method outside the known set, which keeps a flood of invented
@@ -31,10 +25,10 @@ const MethodOther = "_OTHER"
 // Method returns the request's HTTP method in canonical form, or "" when the span carries none.
 func Method(span ptrace.Span) string {
 	attrs := span.Attributes()
-	if v, ok := attrs.Get(attrMethod); ok {
+	if v, ok := attrs.Get(semconv.HTTPRequestMethod); ok {
 		return canonicalMethod(v.Str())
 	}
-	if v, ok := attrs.Get(attrMethodLegacy); ok {
+	if v, ok := attrs.Get(semconv.HTTPMethodLegacy); ok {
 		return canonicalMethod(v.Str())
 	}
 	if m, _, ok := strings.Cut(span.Name(), " "); ok {
@@ -75,9 +69,9 @@ func canonicalMethod(m string) string {
 // StatusCode returns the HTTP response status code, or 0 when the span carries none.
 func StatusCode(span ptrace.Span) int64 {
 	attrs := span.Attributes()
-	v, ok := attrs.Get(attrStatusCode)
+	v, ok := attrs.Get(semconv.HTTPResponseStatusCode)
 	if !ok {
-		v, ok = attrs.Get(attrStatusCodeLegacy)
+		v, ok = attrs.Get(semconv.HTTPStatusCodeLegacy)
 	}
 	if !ok {
 		return 0
@@ -103,13 +97,13 @@ func StatusCode(span ptrace.Span) int64 {
 
 // rawPath returns the request path without query string or fragment, from the first attribute that has one.
 func rawPath(attrs pcommon.Map) string {
-	if v, ok := attrs.Get(attrURLPath); ok {
+	if v, ok := attrs.Get(semconv.URLPath); ok {
 		return stripQuery(v.Str())
 	}
-	if v, ok := attrs.Get(attrTargetLegacy); ok {
+	if v, ok := attrs.Get(semconv.HTTPTargetLegacy); ok {
 		return stripQuery(v.Str())
 	}
-	for _, key := range [...]string{attrURLFull, attrURLLegacy} {
+	for _, key := range [...]string{semconv.URLFull, semconv.HTTPURLLegacy} {
 		if v, ok := attrs.Get(key); ok {
 			return stripQuery(pathOfURL(v.Str()))
 		}
