@@ -84,7 +84,8 @@ func (p *routeProcessor) processTraces(ctx context.Context, td ptrace.Traces) (p
 					continue
 				}
 				requests++
-				res := p.resolver.Resolve(service, span, now)
+				req := route.ReadRequest(span)
+				res := p.resolver.Resolve(service, &req, now)
 				switch res.Source {
 				case route.SourceNone:
 					unrouted++
@@ -100,7 +101,7 @@ func (p *routeProcessor) processTraces(ctx context.Context, td ptrace.Traces) (p
 					span.Attributes().PutStr(route.AttrHTTPRoute, res.Route)
 				}
 				if p.cfg.RenameSpans && res.Source != route.SourceOverflow {
-					p.rename(span, res.Route)
+					p.rename(span, req.Method, res.Route)
 				}
 				if slowOn {
 					p.tagSlow(span, res.Route)
@@ -114,8 +115,7 @@ func (p *routeProcessor) processTraces(ctx context.Context, td ptrace.Traces) (p
 	return td, nil
 }
 
-func (p *routeProcessor) rename(span ptrace.Span, routeName string) {
-	method := route.Method(span)
+func (p *routeProcessor) rename(span ptrace.Span, method, routeName string) {
 	if method == "" || !route.NamedAfterRawRequest(span.Name(), method) {
 		return
 	}

@@ -96,12 +96,15 @@ func (r *results) write(dir string) error {
 		}
 	}
 	fmt.Fprintf(&b, "\nAcknowledged spans missing at the sink over all fixed-rate runs: %d.\n\n", lost)
-	b.WriteString("Capacity is measured as spans delivered per CPU second of the collector while the generator sends flat out (16 requests in flight)," +
-		" not as delivered spans per wall second: flat out, the generator and the sink share the other core, so the collector's core is" +
-		" not always saturated (see \"core busy\"), and spans per wall second then measure the generator as much as the collector — which is" +
-		" how an earlier version of this table showed C faster than A. Flat out, the receiver also acknowledges more than the pinned collector" +
-		" exports: the batch processor answers the client before exporting and drops what its exporter's full queue refuses." +
-		" Acknowledged but dropped, per flat-out run:\n\n| variant | acknowledged spans/s | dropped after acknowledgement (median) |\n|---|---|---|\n")
+	b.WriteString("Capacity is spans delivered per CPU second of the collector while the generator sends flat out (16 requests in flight):" +
+		" the CPU the collector actually got, so time its core gives to other processes of this shared machine does not count against it," +
+		" as it does in delivered spans per wall second (shown beside it; the two agree when the core is busy throughout)." +
+		" An earlier version of this table ranked variants by delivered spans per wall second over three unpaired runs and put C above A" +
+		" (796k against 647k, A's own runs spanning 604k–997k): run-to-run spread, not a faster pipeline." +
+		" At 50k spans/s the collector uses a few percent of its core, so CPU per span there carries fixed costs (timers, GC) and the" +
+		" neighbours' noise: its ratios spread widely. Flat out, the component's own cost per span is what differs, and the capacity ratio is tight." +
+		" The receiver also acknowledges more than the pinned collector exports: the batch processor answers the client before exporting" +
+		" and drops what its exporter's full queue refuses. Acknowledged but dropped, per flat-out run:\n\n| variant | acknowledged spans/s | dropped after acknowledgement (median) |\n|---|---|---|\n")
 	for _, v := range variants {
 		acked := statOf(r.flatOut[v.name], func(x run) float64 { return x.ackedPerSec })
 		dropped := statOf(r.flatOut[v.name], func(x run) float64 { return float64(x.lost) })

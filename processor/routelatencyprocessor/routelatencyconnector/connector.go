@@ -220,7 +220,8 @@ func (c *routeConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 				if !c.resolver.IsRequest(span) {
 					continue
 				}
-				res := c.resolver.Resolve(attrs.Service, span, arrival)
+				req := route.ReadRequest(span)
+				res := c.resolver.Resolve(attrs.Service, &req, arrival)
 				if res.Source == route.SourceNone {
 					unrouted++
 					continue
@@ -246,8 +247,8 @@ func (c *routeConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 					undocumented++
 				}
 				attrs.Route = res.Route
-				attrs.Method = route.Method(span)
-				attrs.StatusCode = route.StatusCode(span)
+				attrs.Method = req.Method
+				attrs.StatusCode = req.StatusCode
 				for d := range c.cfg.Dimensions {
 					attrs.Dimensions[d] = dimensionValue(span.Attributes(), resAttrs, &c.cfg.Dimensions[d])
 				}

@@ -3,6 +3,7 @@ package aggregate
 import (
 	"encoding/binary"
 	"hash/maphash"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -66,15 +67,16 @@ type Config struct {
 	RequestDuration bool
 }
 
-// storeShards splits the series by service, so that receiver goroutines aggregating different services do not wait
-// for one another; a batch locks its service's shard once per resource, not once per span.
-const storeShards = 16
+// shardsPerCore sets how many shards the series are split into (per GOMAXPROCS, at least 16): by service, so that
+// receiver goroutines aggregating different services rarely wait for one another; a batch locks its service's shard
+// once per resource, not once per span.
+const shardsPerCore = 4
 
 // Store holds the series of one connector. Record through the Shard of a span's service, under its lock.
 type Store struct {
 	cfg       Config
 	seed      maphash.Seed
-	shards    [storeShards]Shard
+	shards    []Shard
 	count     atomic.Int64      // series held, over all shards, the overflow series excluded
 	lastFlush pcommon.Timestamp // written by Flush with every shard locked
 
@@ -93,7 +95,7 @@ type Shard struct {
 
 // NewStore returns an empty store whose first interval starts at now.
 func NewStore(cfg Config, now pcommon.Timestamp) *Store {
-	s := &Store{cfg: cfg, seed: maphash.MakeSeed(), lastFlush: now}
+	s := &Store{cfg: cfg, seed: maphash.MakeSeed(), lastFlush: now, shards: make([]Shard, max(16, shardsPerCore*runtime.GOMAXPROCS(0)))}
 	for i := range s.shards {
 		s.shards[i] = Shard{store: s, series: make(map[string]*Series)}
 	}
@@ -102,7 +104,7 @@ func NewStore(cfg Config, now pcommon.Timestamp) *Store {
 
 // ShardOf returns the shard that holds the service's series.
 func (s *Store) ShardOf(service string) *Shard {
-	return &s.shards[maphash.String(s.seed, service)%storeShards]
+	return &s.shards[maphash.String(s.seed, service)%uint64(len(s.shards))]
 }
 
 // Len returns the number of series held, the overflow series included.

@@ -48,8 +48,7 @@ func FuzzResolve(f *testing.F) {
 			if len(res.Route) > cfg.MaxPathLength {
 				t.Fatalf("route of %d bytes", len(res.Route))
 			}
-			_ = NamedAfterRawRequest(name, Method(span))
-			_ = StatusCode(span)
+			_ = NamedAfterRawRequest(name, ReadRequest(span).Method)
 		}
 		if r.Tracked() > cfg.MaxRoutesPerService+cfg.MaxGuessedRoutesPerService {
 			t.Fatalf("%d routes tracked over a cap of %d", r.Tracked(), cfg.MaxRoutesPerService+cfg.MaxGuessedRoutesPerService)

@@ -3,9 +3,6 @@ package route
 import (
 	"strings"
 
-	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/ptrace"
-
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/semconv"
 )
 
@@ -21,23 +18,6 @@ const (
 // MethodOther is the semantic-convention value for a method outside the known set, which keeps a flood of invented
 // methods to one series.
 const MethodOther = "_OTHER"
-
-// Method returns the request's HTTP method in canonical form, or "" when the span carries none.
-func Method(span ptrace.Span) string {
-	attrs := span.Attributes()
-	if v, ok := attrs.Get(semconv.HTTPRequestMethod); ok {
-		return canonicalMethod(v.Str())
-	}
-	if v, ok := attrs.Get(semconv.HTTPMethodLegacy); ok {
-		return canonicalMethod(v.Str())
-	}
-	if m, _, ok := strings.Cut(span.Name(), " "); ok {
-		if c := canonicalMethod(m); c != MethodOther {
-			return c
-		}
-	}
-	return ""
-}
 
 // canonicalMethod maps to constant strings so that callers never keep a reference into span memory.
 func canonicalMethod(m string) string {
@@ -64,51 +44,6 @@ func canonicalMethod(m string) string {
 		return ""
 	}
 	return MethodOther
-}
-
-// StatusCode returns the HTTP response status code, or 0 when the span carries none.
-func StatusCode(span ptrace.Span) int64 {
-	attrs := span.Attributes()
-	v, ok := attrs.Get(semconv.HTTPResponseStatusCode)
-	if !ok {
-		v, ok = attrs.Get(semconv.HTTPStatusCodeLegacy)
-	}
-	if !ok {
-		return 0
-	}
-	switch v.Type() {
-	case pcommon.ValueTypeInt:
-		return v.Int()
-	case pcommon.ValueTypeStr:
-		var code int64
-		s := v.Str()
-		if len(s) != 3 || !isDigits(s) {
-			return 0
-		}
-		for i := 0; i < 3; i++ {
-			code = code*10 + int64(s[i]-'0')
-		}
-		return code
-	case pcommon.ValueTypeDouble:
-		return int64(v.Double())
-	}
-	return 0
-}
-
-// rawPath returns the request path without query string or fragment, from the first attribute that has one.
-func rawPath(attrs pcommon.Map) string {
-	if v, ok := attrs.Get(semconv.URLPath); ok {
-		return stripQuery(v.Str())
-	}
-	if v, ok := attrs.Get(semconv.HTTPTargetLegacy); ok {
-		return stripQuery(v.Str())
-	}
-	for _, key := range [...]string{semconv.URLFull, semconv.HTTPURLLegacy} {
-		if v, ok := attrs.Get(key); ok {
-			return stripQuery(pathOfURL(v.Str()))
-		}
-	}
-	return ""
 }
 
 func stripQuery(p string) string {

@@ -147,23 +147,21 @@ func (r *Resolver) IsRequest(span ptrace.Span) bool {
 //  4. a 404 or 405 of a service that declares routes: UnmatchedRoute;
 //  5. the raw path through the id rules: a guessed route;
 //  6. past a cap: OverflowRoute.
-func (r *Resolver) Resolve(service string, span ptrace.Span, now time.Time) Result {
-	attrs := span.Attributes()
-	if v, ok := attrs.Get(AttrHTTPRoute); ok && v.Str() != "" {
-		route := v.Str()
+func (r *Resolver) Resolve(service string, req *Request, now time.Time) Result {
+	if route := req.Route; route != "" {
 		if route == UnmatchedRoute {
 			return Result{Route: UnmatchedRoute, Source: SourceHTTPRoute}
 		}
-		if g, ok := attrs.Get(AttrRouteGuessed); ok && g.Bool() {
+		if req.RouteGuessed {
 			return r.internGuessed(service, unsafeBytes(route), Result{Source: SourceHTTPRoute, Guessed: true}, now)
 		}
 		return r.internDeclared(service, route, Result{Source: SourceHTTPRoute})
 	}
-	namePath := spanNamePath(span.Name())
+	namePath := spanNamePath(req.Name)
 	if strings.IndexByte(namePath, '{') >= 0 {
 		return r.internDeclared(service, namePath, Result{Source: SourceSpanName})
 	}
-	path := rawPath(attrs)
+	path := req.Path
 	if path == "" {
 		path = stripQuery(namePath)
 	}
@@ -189,7 +187,7 @@ func (r *Resolver) Resolve(service string, span ptrace.Span, now time.Time) Resu
 		return r.internDeclared(service, route, res)
 	}
 	if r.groupUnmatched {
-		if code := StatusCode(span); (code == 404 || code == 405) && r.declares(service) {
+		if code := req.StatusCode; (code == 404 || code == 405) && r.declares(service) {
 			res.Route, res.Source = UnmatchedRoute, SourceUnmatched
 			return res
 		}

@@ -27,7 +27,12 @@ func newTestResolver(t testing.TB, mutate func(*Config)) *Resolver {
 var testNow = time.Unix(1_790_000_000, 0)
 
 func resolve(r *Resolver, service string, span ptrace.Span) Result {
-	return r.Resolve(service, span, testNow)
+	return resolveAt(r, service, span, testNow)
+}
+
+func resolveAt(r *Resolver, service string, span ptrace.Span, now time.Time) Result {
+	req := ReadRequest(span)
+	return r.Resolve(service, &req, now)
 }
 
 func serverSpan(name string, attrs map[string]any) ptrace.Span {
@@ -252,7 +257,7 @@ func TestUnmatchedRequestsAreOneRoute(t *testing.T) {
 func TestGuessedRoutesAgeOut(t *testing.T) {
 	r := newTestResolver(t, func(c *Config) { c.MaxGuessedRoutesPerService = 10; c.GuessedRouteIdle = time.Minute })
 	at := func(d time.Duration, path string) Result {
-		return r.Resolve("shop", serverSpan("GET", map[string]any{"url.path": path}), testNow.Add(d))
+		return resolveAt(r, "shop", serverSpan("GET", map[string]any{"url.path": path}), testNow.Add(d))
 	}
 	// A route seen often, then a burst of one-off paths fills the rest and overflows.
 	for range 5 {
