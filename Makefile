@@ -18,7 +18,7 @@ export GONOSUMDB  := github.com/DataDog,github.com/open-telemetry/opentelemetry-
 export GOTOOLCHAIN := local
 export CGO_ENABLED := 0
 
-.PHONY: help generate check-generated mdatagen build run test unit bench-guard validate e2e faults faults-fast browser fuzz bench bench-smoke bench-component jaeger demo image openapi-testdata clean
+.PHONY: help generate check-generated mdatagen build run test unit bench-guard validate e2e faults faults-fast browser fuzz bench bench-smoke bench-component bench-compare jaeger demo image openapi-testdata clean
 
 help:
 	@echo "make run     build bin/otelcol-apm and run it with config.yaml"
@@ -85,6 +85,12 @@ fuzz:
 ## regression, not on noise); part of make test.
 bench-guard:
 	cd $(COMPONENT_DIR) && ROUTELATENCY_COST_BUDGET=1 go test -count=1 -run '^TestCostBudget$$' -v ./routelatencyconnector/ | grep -E '^(---|ok|FAIL)|budget'
+
+## bench-compare: the component's benchmarks at BASE (a git revision) and now, back to back, ROUNDS times.
+BASE ?= HEAD
+ROUNDS ?= 5
+bench-compare:
+	scripts/bench-compare.sh $(BASE) $(ROUNDS)
 
 ## bench-component: the processor's and connector's Go benchmarks (ns/span, allocs) on the realistic span mix.
 bench-component:

@@ -126,18 +126,7 @@ func TestPrometheusReadsExactRouteMetricsPerEnvironment(t *testing.T) {
 		t.Errorf("requests counted under {overflow}: %v", overflow)
 	}
 
-	sorted := slices.Clone(durations)
-	slices.Sort(sorted)
-	for _, q := range []float64{0.5, 0.95, 0.99} {
-		promql := fmt.Sprintf(`histogram_quantile(%g, sum by (le) (http_server_route_duration_seconds_bucket{http_route="/reports/{report_id}"}))`, q)
-		got := queryValues(t, prom, promql, "")[""]
-		exact := exactQuantile(sorted, q)
-		relErr := math.Abs(got-exact) / exact
-		t.Logf("classic buckets p%g: exact %.4fs, Prometheus %.4fs, error %.2f%%", q*100, exact, got, relErr*100)
-		if relErr > 0.05 {
-			t.Errorf("p%g from classic buckets: %.4fs against exact %.4fs (%.1f%% > 5%%)", q*100, got, exact, relErr*100)
-		}
-	}
+	assertQuantiles(t, prom, "classic buckets", `histogram_quantile(%g, sum by (le) (http_server_route_duration_seconds_bucket{http_route="/reports/{report_id}"}))`, durations)
 	// Over a window: p99 of what arrived in the last minute (the second half, mostly), from the counters' increase.
 	windowed := queryValues(t, prom, `histogram_quantile(0.99, sum by (le) (rate(http_server_route_duration_seconds_bucket{http_route="/reports/{report_id}"}[1m])))`, "")
 	if p99, ok := windowed[""]; !ok || math.IsNaN(p99) || p99 <= 0 {
@@ -163,19 +152,24 @@ func TestNativeHistogramPrometheusReadsExponentialHistogram(t *testing.T) {
 		got := queryValues(t, prom, `histogram_count(sum(http_server_route_duration_seconds{http_route="/reports/{report_id}"}))`, "")
 		return got[""] == float64(len(durations)), fmt.Sprintf("histogram_count %v", got)
 	})
+	assertQuantiles(t, prom, "native histogram", `histogram_quantile(%g, sum(http_server_route_duration_seconds{http_route="/reports/{report_id}"}))`, durations)
+	assertCleanScrapes(t, prom)
+}
+
+// assertQuantiles checks p50, p95 and p99 from promqlFormat (%g takes the quantile) within 5 % of the exact ones.
+func assertQuantiles(t *testing.T, prom *harness.Prometheus, what, promqlFormat string, durations []time.Duration) {
+	t.Helper()
 	sorted := slices.Clone(durations)
 	slices.Sort(sorted)
 	for _, q := range []float64{0.5, 0.95, 0.99} {
-		promql := fmt.Sprintf(`histogram_quantile(%g, sum(http_server_route_duration_seconds{http_route="/reports/{report_id}"}))`, q)
-		got := queryValues(t, prom, promql, "")[""]
+		got := queryValues(t, prom, fmt.Sprintf(promqlFormat, q), "")[""]
 		exact := exactQuantile(sorted, q)
 		relErr := math.Abs(got-exact) / exact
-		t.Logf("native histogram p%g: exact %.4fs, Prometheus %.4fs, error %.2f%%", q*100, exact, got, relErr*100)
+		t.Logf("%s p%g: exact %.4fs, Prometheus %.4fs, error %.2f%%", what, q*100, exact, got, relErr*100)
 		if relErr > 0.05 {
-			t.Errorf("p%g from the native histogram: %.4fs against exact %.4fs (%.1f%% > 5%%)", q*100, got, exact, relErr*100)
+			t.Errorf("p%g from the %s: %.4fs against exact %.4fs (%.1f%% > 5%%)", q*100, what, got, exact, relErr*100)
 		}
 	}
-	assertCleanScrapes(t, prom)
 }
 
 // assertCleanScrapes: every scrape succeeded and Prometheus dropped no sample as a duplicate series.

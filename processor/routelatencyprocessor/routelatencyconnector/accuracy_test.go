@@ -38,6 +38,23 @@ func latencySamples(rng *rand.Rand, n int) map[string][]time.Duration {
 	return out
 }
 
+// oneRoute is one request of GET /items/{item_id} per latency, all of service shop.
+func oneRoute(latencies []time.Duration) ptrace.Traces {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "shop")
+	spans := rs.ScopeSpans().AppendEmpty().Spans()
+	end := pcommon.NewTimestampFromTime(t0)
+	for _, d := range latencies {
+		s := spans.AppendEmpty()
+		s.SetKind(ptrace.SpanKindServer)
+		s.SetName("GET /items/{item_id}")
+		s.SetStartTimestamp(end - pcommon.Timestamp(d))
+		s.SetEndTimestamp(end)
+	}
+	return td
+}
+
 // exactQuantile is the lower quantile, sorted[floor(q*(n-1))], the definition the sketch approximates.
 func exactQuantile(sorted []time.Duration, q float64) float64 {
 	return sorted[int(math.Floor(q*float64(len(sorted)-1)))].Seconds()
@@ -49,19 +66,7 @@ func TestReportedQuantilesWithinOnePercent(t *testing.T) {
 	for name, samples := range latencySamples(rng, 50_000) {
 		t.Run(name, func(t *testing.T) {
 			tc := newTestConnector(t, func(c *Config) { c.Quantiles = quantiles })
-			td := ptrace.NewTraces()
-			rs := td.ResourceSpans().AppendEmpty()
-			rs.Resource().Attributes().PutStr("service.name", "shop")
-			spans := rs.ScopeSpans().AppendEmpty().Spans()
-			end := pcommon.NewTimestampFromTime(t0)
-			for _, d := range samples {
-				s := spans.AppendEmpty()
-				s.SetKind(ptrace.SpanKindServer)
-				s.SetName("GET /items/{item_id}")
-				s.SetStartTimestamp(end - pcommon.Timestamp(d))
-				s.SetEndTimestamp(end)
-			}
-			require.NoError(t, tc.ConsumeTraces(context.Background(), td))
+			require.NoError(t, tc.ConsumeTraces(context.Background(), oneRoute(samples)))
 			summary := findMetric(t, tc.flushAt(15*time.Second), aggregate.MetricQuantiles).Summary().DataPoints().At(0)
 			require.Equal(t, uint64(len(samples)), summary.Count())
 
@@ -111,19 +116,7 @@ func TestClassicBucketsQuantileError(t *testing.T) {
 	worst := 0.0
 	for name, samples := range latencySamples(rng, 50_000) {
 		tc := newTestConnector(t, func(c *Config) { c.Histogram.Type = histogramExplicit })
-		td := ptrace.NewTraces()
-		rs := td.ResourceSpans().AppendEmpty()
-		rs.Resource().Attributes().PutStr("service.name", "shop")
-		spans := rs.ScopeSpans().AppendEmpty().Spans()
-		end := pcommon.NewTimestampFromTime(t0)
-		for _, d := range samples {
-			s := spans.AppendEmpty()
-			s.SetKind(ptrace.SpanKindServer)
-			s.SetName("GET /items/{item_id}")
-			s.SetStartTimestamp(end - pcommon.Timestamp(d))
-			s.SetEndTimestamp(end)
-		}
-		require.NoError(t, tc.ConsumeTraces(context.Background(), td))
+		require.NoError(t, tc.ConsumeTraces(context.Background(), oneRoute(samples)))
 		dp := findMetric(t, tc.flushAt(15*time.Second), aggregate.MetricDuration).Histogram().DataPoints().At(0)
 		sorted := slices.Clone(samples)
 		slices.Sort(sorted)

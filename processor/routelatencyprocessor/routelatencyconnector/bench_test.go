@@ -84,18 +84,13 @@ func BenchmarkPipeline(b *testing.B) {
 		b.Fatal(err)
 	}
 	batch := spanmix.Traces(1, 1000, 10)
-	copies := make([]ptrace.Traces, 0, 64)
+	var copies []ptrace.Traces
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if i%64 == 0 {
 			b.StopTimer()
-			copies = copies[:0]
-			for range 64 {
-				cp := ptrace.NewTraces()
-				batch.CopyTo(cp)
-				copies = append(copies, cp)
-			}
+			copies = spanmix.Copies(batch, 64)
 			b.StartTimer()
 		}
 		if err := p.ConsumeTraces(context.Background(), copies[i%64]); err != nil {

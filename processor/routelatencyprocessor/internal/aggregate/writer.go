@@ -60,14 +60,7 @@ func (w *writer) resource(series *Series) *resourceMetrics {
 		sum.SetIsMonotonic(true)
 		sum.SetAggregationTemporality(w.temporality)
 	}
-	rm.duration.SetName(MetricDuration)
-	rm.duration.SetUnit("s")
-	rm.duration.SetDescription("Latency of requests per route, from server span durations.")
-	if w.cfg.ExponentialMaxSize > 0 {
-		rm.duration.SetEmptyExponentialHistogram().SetAggregationTemporality(w.temporality)
-	} else {
-		rm.duration.SetEmptyHistogram().SetAggregationTemporality(w.temporality)
-	}
+	w.initHistogram(rm.duration, MetricDuration, "Latency of requests per route, from server span durations.")
 	if len(w.cfg.Quantiles) > 0 {
 		rm.quantiles = ms.AppendEmpty()
 		rm.quantiles.SetName(MetricQuantiles)
@@ -77,14 +70,7 @@ func (w *writer) resource(series *Series) *resourceMetrics {
 	}
 	if w.cfg.RequestDuration {
 		rm.requestDuration = ms.AppendEmpty()
-		rm.requestDuration.SetName(MetricRequestDuration)
-		rm.requestDuration.SetUnit("s")
-		rm.requestDuration.SetDescription("Duration of HTTP server requests, from server spans.")
-		if w.cfg.ExponentialMaxSize > 0 {
-			rm.requestDuration.SetEmptyExponentialHistogram().SetAggregationTemporality(w.temporality)
-		} else {
-			rm.requestDuration.SetEmptyHistogram().SetAggregationTemporality(w.temporality)
-		}
+		w.initHistogram(rm.requestDuration, MetricRequestDuration, "Duration of HTTP server requests, from server spans.")
 	}
 	w.resources[key] = rm
 	return rm
@@ -119,6 +105,18 @@ func (w *writer) write(series *Series) {
 		qv := dp.QuantileValues().AppendEmpty()
 		qv.SetQuantile(q)
 		qv.SetValue(values[i])
+	}
+}
+
+// initHistogram names m and makes it the configured kind of histogram, in seconds.
+func (w *writer) initHistogram(m pmetric.Metric, name, description string) {
+	m.SetName(name)
+	m.SetUnit("s")
+	m.SetDescription(description)
+	if w.cfg.ExponentialMaxSize > 0 {
+		m.SetEmptyExponentialHistogram().SetAggregationTemporality(w.temporality)
+	} else {
+		m.SetEmptyHistogram().SetAggregationTemporality(w.temporality)
 	}
 }
 

@@ -91,3 +91,13 @@ func binaryPut(b []byte, words ...uint64) {
 		}
 	}
 }
+
+// Copies returns n copies of batch, for benchmarks of components that mutate what they get.
+func Copies(batch ptrace.Traces, n int) []ptrace.Traces {
+	out := make([]ptrace.Traces, n)
+	for i := range out {
+		out[i] = ptrace.NewTraces()
+		batch.CopyTo(out[i])
+	}
+	return out
+}
