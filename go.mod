@@ -7,6 +7,7 @@ go 1.26.0
 require (
 	github.com/DataDog/agent-payload/v5 v5.0.195
 	github.com/DataDog/datadog-agent/pkg/proto v0.77.0-devel.0.20260213154712-e02b9359151a
+	github.com/open-telemetry/opentelemetry-collector-contrib/connector/datadogconnector v0.152.0
 	github.com/open-telemetry/opentelemetry-collector-contrib/connector/routingconnector v0.152.0
 	github.com/open-telemetry/opentelemetry-collector-contrib/connector/spanmetricsconnector v0.152.0
 	github.com/open-telemetry/opentelemetry-collector-contrib/exporter/datadogexporter v0.152.0

@@ -3,12 +3,15 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/DataDog/sketches-go/ddsketch"
 
 	"github.com/otelcol-apm/otelcol-apm/e2e/ddintake"
 	"github.com/otelcol-apm/otelcol-apm/e2e/harness"
@@ -92,6 +95,72 @@ func (b *backends) intakeSpans(t *testing.T, service string, want int) map[strin
 			n, service, counts(byResource), len(jaegerSpans), b.intake.Summary())
 	})
 	return byResource
+}
+
+// assertAPMStats waits for the APM stats of service to count, per resource, the hits and errors the spans say, and
+// checks each resource's latency summary against the exact quantiles of those spans' durations (within 1 %).
+func (b *backends) assertAPMStats(t *testing.T, service, env string, spans map[string][]ddintake.Span) {
+	t.Helper()
+	want, wantErrors := map[string]uint64{}, map[string]uint64{}
+	for resource, list := range spans {
+		want[resource] = uint64(len(list))
+		for _, s := range list {
+			if s.Error != 0 {
+				wantErrors[resource]++
+			}
+		}
+	}
+	var sketches map[string]*ddsketch.DDSketch
+	harness.Eventually(t, 60*time.Second, "APM stats of "+service+" at the Datadog intake", func() (bool, string) {
+		hits, errs := map[string]uint64{}, map[string]uint64{}
+		sketches = map[string]*ddsketch.DDSketch{}
+		for _, g := range b.intake.StatsGroups() {
+			if g.Service != service || g.SpanKind != "server" {
+				continue
+			}
+			if g.Env != env {
+				t.Errorf("stats of %s have env %q, want %q", g.Resource, g.Env, env)
+			}
+			hits[g.Resource] += g.Hits
+			errs[g.Resource] += g.Errors
+			for _, sk := range []*ddsketch.DDSketch{g.OkSummary, g.ErrorSummary} {
+				if sk == nil {
+					continue
+				}
+				if sketches[g.Resource] == nil {
+					sketches[g.Resource] = sk.Copy()
+				} else if err := sketches[g.Resource].MergeWith(sk); err != nil {
+					return false, err.Error()
+				}
+			}
+		}
+		ok := len(hits) == len(want)
+		for r, n := range want {
+			ok = ok && hits[r] == n && errs[r] == wantErrors[r]
+		}
+		return ok, fmt.Sprintf("hits %v errors %v, want hits %v errors %v; %s", hits, errs, want, wantErrors, b.intake.Summary())
+	})
+	worst := 0.0
+	for resource, list := range spans {
+		durations := make([]float64, len(list))
+		for i, s := range list {
+			durations[i] = float64(s.Duration)
+		}
+		sort.Float64s(durations)
+		for _, q := range []float64{0.5, 0.95, 0.99} {
+			exact := durations[int(math.Floor(q*float64(len(durations)-1)))]
+			got, err := sketches[resource].GetValueAtQuantile(q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			relErr := math.Abs(got-exact) / exact
+			worst = max(worst, relErr)
+			if relErr > 0.01 {
+				t.Errorf("APM stats of %s: p%g %.0f ns, exact %.0f ns (%.2f%% > 1%%)", resource, q*100, got, exact, relErr*100)
+			}
+		}
+	}
+	t.Logf("APM stats of %s in %s: hits %v, errors %v, latency summaries within %.2f%% of the exact p50/p95/p99", service, env, want, wantErrors, worst*100)
 }
 
 func counts[T any](m map[string][]T) map[string]int {
@@ -231,6 +300,7 @@ func TestProductionSendsSpansAndRouteMetricsToDatadogOnly(t *testing.T) {
 		}
 		return ok, fmt.Sprintf("requests %v, errors %v, sketch counts %v", requests, errs, sketched)
 	})
+	b.assertAPMStats(t, "shop-prod", "production", got)
 	b.assertJaegerHasNo(t, "shop-prod")
 }
 
@@ -252,7 +322,9 @@ func TestGatewayRoutesEachEnvironmentToItsBackend(t *testing.T) {
 	col.Send(t, td)
 
 	assertCounts(t, "Jaeger", wantDev, b.jaegerServerSpans(t, "shop-dev", harness.StandardMix.Total()+1))
-	assertCounts(t, "Datadog intake", wantProd, b.intakeSpans(t, "shop-prod", harness.StandardMix.Total()+1))
+	prodSpans := b.intakeSpans(t, "shop-prod", harness.StandardMix.Total()+1)
+	assertCounts(t, "Datadog intake", wantProd, prodSpans)
+	b.assertAPMStats(t, "shop-prod", "production", prodSpans)
 	spanFile := filepath.Join(col.DataDir, "spans.jsonl")
 	harness.Eventually(t, 15*time.Second, "spans of unknown environments in the default pipeline's file", func() (bool, string) {
 		data, err := os.ReadFile(spanFile)

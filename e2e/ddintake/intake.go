@@ -18,6 +18,8 @@ import (
 
 	"github.com/DataDog/agent-payload/v5/gogen"
 	"github.com/DataDog/datadog-agent/pkg/proto/pbgo/trace"
+	"github.com/DataDog/sketches-go/ddsketch"
+	"github.com/DataDog/sketches-go/ddsketch/pb/sketchpb"
 	"github.com/tinylib/msgp/msgp"
 	"google.golang.org/protobuf/proto"
 )
@@ -27,7 +29,18 @@ type Span struct {
 	Service, Name, Resource, Env string
 	TraceID, SpanID              uint64
 	Error                        int32
+	Duration                     int64 // nanoseconds
 	Meta                         map[string]string
+}
+
+// StatsGroup is one group of an APM stats payload: what Datadog's service and resource pages show for one service,
+// resource and status code over one time bucket.
+type StatsGroup struct {
+	Env, Service, Name, Resource, SpanKind string
+	HTTPStatusCode                         uint32
+	Hits, Errors, TopLevelHits             uint64
+	// OkSummary and ErrorSummary are the latency sketches (nanoseconds) of the ok and the failed hits; nil if empty.
+	OkSummary, ErrorSummary *ddsketch.DDSketch
 }
 
 // Point is one received metric point: a series point or a sketch's count.
@@ -53,14 +66,15 @@ type Intake struct {
 	URL    string
 	server *http.Server
 
-	mu         sync.Mutex
-	down       bool
-	apiKeys    map[string]int
-	spans      []Span
-	points     []Point
-	stats      int
-	requests   map[string]int
-	decodeErrs []string
+	mu          sync.Mutex
+	down        bool
+	apiKeys     map[string]int
+	spans       []Span
+	points      []Point
+	stats       int
+	statsGroups []StatsGroup
+	requests    map[string]int
+	decodeErrs  []string
 }
 
 // Start serves on a fresh loopback port until Close.
@@ -164,7 +178,7 @@ func (in *Intake) traces(body []byte, _ string) error {
 			for _, s := range chunk.Spans {
 				in.spans = append(in.spans, Span{
 					Service: s.Service, Name: s.Name, Resource: s.Resource, Env: tp.Env,
-					TraceID: s.TraceID, SpanID: s.SpanID, Error: s.Error, Meta: s.Meta,
+					TraceID: s.TraceID, SpanID: s.SpanID, Error: s.Error, Duration: s.Duration, Meta: s.Meta,
 				})
 			}
 		}
@@ -180,10 +194,43 @@ func (in *Intake) statsPayload(body []byte, _ string) error {
 	if _, err := p.UnmarshalMsg(body); err != nil {
 		return fmt.Errorf("StatsPayload (msgpack): %w", err)
 	}
+	var groups []StatsGroup
+	for _, csp := range p.Stats {
+		for _, bucket := range csp.Stats {
+			for _, g := range bucket.Stats {
+				ok, err := decodeSketch(g.OkSummary)
+				if err != nil {
+					return fmt.Errorf("StatsPayload okSummary of %s: %w", g.Resource, err)
+				}
+				failed, err := decodeSketch(g.ErrorSummary)
+				if err != nil {
+					return fmt.Errorf("StatsPayload errorSummary of %s: %w", g.Resource, err)
+				}
+				groups = append(groups, StatsGroup{
+					Env: csp.Env, Service: g.Service, Name: g.Name, Resource: g.Resource, SpanKind: g.SpanKind,
+					HTTPStatusCode: g.HTTPStatusCode, Hits: g.Hits, Errors: g.Errors, TopLevelHits: g.TopLevelHits,
+					OkSummary: ok, ErrorSummary: failed,
+				})
+			}
+		}
+	}
 	in.mu.Lock()
+	defer in.mu.Unlock()
 	in.stats++
-	in.mu.Unlock()
+	in.statsGroups = append(in.statsGroups, groups...)
 	return nil
+}
+
+// decodeSketch reads a DDSketch in its protobuf form, the way Datadog's stats carry latency summaries.
+func decodeSketch(b []byte) (*ddsketch.DDSketch, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	var pb sketchpb.DDSketch
+	if err := proto.Unmarshal(b, &pb); err != nil {
+		return nil, err
+	}
+	return ddsketch.FromProto(&pb)
 }
 
 var _ msgp.Unmarshaler = (*trace.StatsPayload)(nil)
@@ -246,6 +293,13 @@ func (in *Intake) APIKeys() map[string]int {
 		out[k] = v
 	}
 	return out
+}
+
+// StatsGroups returns the APM stats groups received so far.
+func (in *Intake) StatsGroups() []StatsGroup {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return append([]StatsGroup(nil), in.statsGroups...)
 }
 
 // StatsPayloads returns the number of APM stats payloads received.
