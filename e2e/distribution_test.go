@@ -17,7 +17,7 @@ import (
 var dummyEnv = []string{
 	"DD_API_KEY=dummy-key-for-validation", "DD_HOSTNAME=validation-host",
 	"OTLP_TLS_CERT_FILE=/nonexistent/cert.pem", "OTLP_TLS_KEY_FILE=/nonexistent/key.pem",
-	"OTLP_BEARER_TOKEN=dummy-token", "OTELCOL_APM_QUEUE_DIR=/nonexistent/queue",
+	"OTLP_BEARER_TOKEN=dummy-token", "OTELCOL_APM_QUEUE_DIR=/nonexistent/queue", "AWS_EC2_METADATA_DISABLED=true",
 }
 
 func validate(t *testing.T, env []string, configs ...string) (string, error) {

@@ -98,7 +98,9 @@ func (b *backends) intakeSpans(t *testing.T, service string, want int) map[strin
 }
 
 // assertAPMStats waits for the APM stats of service to count, per resource, the hits and errors the spans say, and
-// checks each resource's latency summary against the exact quantiles of those spans' durations (within 1 %).
+// checks each resource's latency summary against the exact quantiles of those spans' durations: within 1.2 %, the
+// stats sketch's 1 % plus the Datadog stats code's rounding of each duration down to 10 significant bits (up to
+// 0.2 %, nsTimestampToFloat in datadog-agent's pkg/trace/stats).
 func (b *backends) assertAPMStats(t *testing.T, service, env string, spans map[string][]ddintake.Span) {
 	t.Helper()
 	want, wantErrors := map[string]uint64{}, map[string]uint64{}
@@ -155,8 +157,8 @@ func (b *backends) assertAPMStats(t *testing.T, service, env string, spans map[s
 			}
 			relErr := math.Abs(got-exact) / exact
 			worst = max(worst, relErr)
-			if relErr > 0.01 {
-				t.Errorf("APM stats of %s: p%g %.0f ns, exact %.0f ns (%.2f%% > 1%%)", resource, q*100, got, exact, relErr*100)
+			if relErr > 0.012 {
+				t.Errorf("APM stats of %s: p%g %.0f ns, exact %.0f ns (%.2f%% > 1.2%%)", resource, q*100, got, exact, relErr*100)
 			}
 		}
 	}

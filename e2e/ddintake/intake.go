@@ -1,12 +1,14 @@
 // Package ddintake is a Datadog intake on loopback for the end-to-end suites: it accepts what the contrib datadog
-// exporter sends (API key validation, trace payloads, APM stats, metric series, sketches), decodes each payload
-// with Datadog's own protobuf and JSON types, and records what arrived.
+// exporter sends (API key validation, trace payloads, APM stats, metric series, sketches) and the OTLP/HTTP traces
+// that Datadog's OTLP traces intake takes, decodes each payload with Datadog's own (or OpenTelemetry's) protobuf and
+// JSON types, and records what arrived.
 package ddintake
 
 import (
 	"bytes"
 	"compress/gzip"
 	"compress/zlib"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,6 +23,9 @@ import (
 	"github.com/DataDog/sketches-go/ddsketch"
 	"github.com/DataDog/sketches-go/ddsketch/pb/sketchpb"
 	"github.com/tinylib/msgp/msgp"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -89,6 +94,7 @@ func Start() (*Intake, error) {
 		_, _ = io.WriteString(w, `{"valid":true}`)
 	})
 	mux.HandleFunc("POST /api/v0.2/traces", in.decoded(in.traces))
+	mux.HandleFunc("POST /v1/traces", in.decoded(in.otlpTraces))
 	mux.HandleFunc("POST /api/v0.2/stats", in.decoded(in.statsPayload))
 	mux.HandleFunc("POST /api/v2/series", in.decoded(in.series))
 	mux.HandleFunc("POST /api/beta/sketches", in.decoded(in.sketches))
@@ -187,6 +193,59 @@ func (in *Intake) traces(body []byte, _ string) error {
 		return fmt.Errorf("AgentPayload: %d payloads in the indexed format, which this intake does not read", len(p.IdxTracerPayloads))
 	}
 	return nil
+}
+
+// otlpTraces reads what Datadog's OTLP traces intake takes (OTLP/HTTP, protobuf) and records each span as Datadog
+// names it: service from service.name, env from deployment.environment.name, and for a server span with http.route
+// the resource "METHOD route" (Datadog's OTLP mapping), otherwise the span name.
+func (in *Intake) otlpTraces(body []byte, contentType string) error {
+	if !strings.HasPrefix(contentType, "application/x-protobuf") {
+		return fmt.Errorf("OTLP traces: content type %q, the intake takes application/x-protobuf", contentType)
+	}
+	req := ptraceotlp.NewExportRequest()
+	if err := req.UnmarshalProto(body); err != nil {
+		return fmt.Errorf("OTLP ExportTraceServiceRequest: %w", err)
+	}
+	var spans []Span
+	rss := req.Traces().ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		res := rss.At(i).Resource().Attributes()
+		service, env := attrString(res, "service.name"), attrString(res, "deployment.environment.name")
+		for j := 0; j < rss.At(i).ScopeSpans().Len(); j++ {
+			list := rss.At(i).ScopeSpans().At(j).Spans()
+			for k := 0; k < list.Len(); k++ {
+				s := list.At(k)
+				resource := s.Name()
+				if r := attrString(s.Attributes(), "http.route"); r != "" && s.Kind() == ptrace.SpanKindServer {
+					resource = attrString(s.Attributes(), "http.request.method") + " " + r
+				}
+				tid, sid := s.TraceID(), s.SpanID()
+				span := Span{
+					Service: service, Name: s.Name(), Resource: resource, Env: env,
+					TraceID: binary.BigEndian.Uint64(tid[8:]), SpanID: binary.BigEndian.Uint64(sid[:]),
+					Duration: int64(s.EndTimestamp() - s.StartTimestamp()), Meta: map[string]string{},
+				}
+				if s.Status().Code() == ptrace.StatusCodeError {
+					span.Error = 1
+				}
+				for key, v := range s.Attributes().All() {
+					span.Meta[key] = v.AsString()
+				}
+				spans = append(spans, span)
+			}
+		}
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.spans = append(in.spans, spans...)
+	return nil
+}
+
+func attrString(m pcommon.Map, key string) string {
+	if v, ok := m.Get(key); ok {
+		return v.AsString()
+	}
+	return ""
 }
 
 func (in *Intake) statsPayload(body []byte, _ string) error {

@@ -50,7 +50,7 @@ func startCollector(bin, repo string, configs []string, s *sink.Sink, pin bool, 
 	c.cmd = exec.Command(name, args...)
 	c.cmd.Env = append(os.Environ(), append([]string{
 		"OTLP_GRPC_ENDPOINT=" + c.otlp, "HEALTH_CHECK_ENDPOINT=" + health, "SINK_ENDPOINT=" + s.Addr, "SINK_METRICS_ENDPOINT=" + s.MetricsAddr,
-		"GOGC=" + goGC, "GOMEMLIMIT=off",
+		"GOGC=" + goGC, "GOMEMLIMIT=off", "AWS_EC2_METADATA_DISABLED=true",
 	}, env...)...) // pinned, the Go runtime sees one CPU in its affinity mask and sizes GOMAXPROCS to it
 	var err error
 	if c.log, err = os.CreateTemp("", "otelcol-apm-bench-*.log"); err != nil {
