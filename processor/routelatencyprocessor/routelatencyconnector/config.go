@@ -39,6 +39,9 @@ type Config struct {
 	// seconds with http.request.method, http.route, http.response.status_code and error.type), which dashboards
 	// made for SDK-instrumented services read. Off by default: an app that emits it itself would be counted twice.
 	HTTPServerRequestDuration bool `mapstructure:"http_server_request_duration"`
+	// CollectorInstanceID writes the gateway's own service.instance.id on every data point as collector.instance.id,
+	// so that replicas exporting cumulative series never collide. Delta series (Datadog) add up without it.
+	CollectorInstanceID bool `mapstructure:"collector_instance_id"`
 	// AdjustedCounts counts a span sampled with an OpenTelemetry probability threshold (`ot=th:` in its tracestate)
 	// as the 1/p requests it stands for, in requests, errors, histogram and quantiles.
 	AdjustedCounts bool `mapstructure:"adjusted_counts"`

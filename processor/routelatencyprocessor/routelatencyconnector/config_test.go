@@ -44,6 +44,7 @@ func TestLoadConfig(t *testing.T) {
 	full.SeriesExpiry = 10 * time.Minute
 	full.MaxSeries = 500
 	full.AdjustedCounts = false
+	full.CollectorInstanceID = false
 	full.MaxDuration = 5 * time.Minute
 	full.Exemplars = ExemplarsConfig{MaxPerDataPoint: 5}
 	full.Dashboard = DashboardConfig{Endpoint: "localhost:9999", JaegerUIURL: "http://localhost:16686", BearerToken: "s3cret", Slice: time.Minute, History: 2 * time.Hour, MaxRoutes: 50}

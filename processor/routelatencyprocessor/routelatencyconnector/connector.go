@@ -78,7 +78,11 @@ func newRouteConnector(set connector.Settings, cfg *Config, next consumer.Metric
 		resolver: resolver,
 		clock:    clk,
 	}
-	c.store = aggregate.NewStore(storeConfig(cfg), pcommon.NewTimestampFromTime(c.clock.Now()))
+	sc := storeConfig(cfg)
+	if cfg.CollectorInstanceID {
+		sc.CollectorInstanceID = stringAttr(set.Resource.Attributes(), semconv.ServiceInstanceID)
+	}
+	c.store = aggregate.NewStore(sc, pcommon.NewTimestampFromTime(c.clock.Now()))
 	if d := cfg.Dashboard; d.Endpoint != "" {
 		c.history = dashboard.NewHistory(d.Slice, d.History, d.MaxRoutes)
 		c.dashboard = dashboard.NewServer(c.history, d.JaegerUIURL, string(d.BearerToken), resolver.Undocumented)

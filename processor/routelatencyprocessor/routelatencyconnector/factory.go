@@ -53,6 +53,7 @@ func createDefaultConfig() component.Config {
 		SeriesExpiry:           5 * time.Minute,
 		MaxSeries:              10000,
 		AdjustedCounts:         true,
+		CollectorInstanceID:    true,
 		MaxDuration:            time.Hour,
 		Exemplars:              ExemplarsConfig{MaxPerDataPoint: 3},
 		Dashboard:              DashboardConfig{Slice: 30 * time.Second, History: time.Hour, MaxRoutes: 100},

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/connector/connectortest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -21,6 +22,7 @@ import (
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor"
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/route"
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/spanmix"
+	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/routelatencyconnector/internal/metadata"
 )
 
 // requestsByRoute sums a Sum metric per "service|environment|method route" over every resource.
@@ -290,4 +292,34 @@ func TestHTTPServerRequestDurationFollowsTheConventions(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.HTTPServerRequestDuration, cfg.StatusCode = true, statusClass
 	assert.ErrorContains(t, cfg.Validate(), "http_server_request_duration: needs status_code")
+}
+
+// Each gateway replica writes its own service.instance.id on every data point: two replicas' cumulative series of
+// one route are two series, never one written by two processes.
+func TestReplicasWriteTheirInstanceID(t *testing.T) {
+	traffic := traces(span{service: "shop", env: "production", name: "GET /items/{item_id}", attrs: map[string]any{"http.route": "/items/{item_id}", "http.response.status_code": 200}, duration: time.Millisecond})
+	for _, tc := range []struct {
+		instanceID string
+		option     bool
+		want       string
+	}{{"replica-a", true, "replica-a"}, {"replica-b", true, "replica-b"}, {"replica-a", false, ""}} {
+		set := connectortest.NewNopSettings(metadata.Type)
+		set.Resource.Attributes().PutStr("service.instance.id", tc.instanceID)
+		cfg := createDefaultConfig().(*Config)
+		cfg.CollectorInstanceID = tc.option
+		sink := &consumertest.MetricsSink{}
+		c, err := newRouteConnector(set, cfg, sink, wallClock{})
+		require.NoError(t, err)
+		require.NoError(t, c.ConsumeTraces(context.Background(), traffic))
+		require.NoError(t, c.flush(context.Background()))
+		require.NoError(t, c.Shutdown(context.Background()))
+		dps := findMetric(t, sink.AllMetrics()[0], "http.server.route.requests").Sum().DataPoints()
+		require.Equal(t, 1, dps.Len())
+		got, ok := dps.At(0).Attributes().Get("collector.instance.id")
+		if tc.want == "" {
+			assert.False(t, ok, "collector_instance_id: false")
+			continue
+		}
+		assert.Equal(t, tc.want, got.Str())
+	}
 }

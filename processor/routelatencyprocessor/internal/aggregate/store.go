@@ -38,6 +38,8 @@ const (
 	AttrStatusClass = semconv.HTTPResponseStatusClass
 	// AttrOverflow marks the series that takes every request beyond max_series, as the OpenTelemetry SDKs do.
 	AttrOverflow = semconv.MetricOverflow
+	// AttrCollectorInstanceID names the gateway process that computed a series (spanmetrics uses the same key).
+	AttrCollectorInstanceID = semconv.CollectorInstanceID
 	// AttrErrorType is the semantic conventions' error.type, written on http.server.request.duration for a 5xx
 	// status code (its value is the code, as the conventions say for HTTP servers).
 	AttrErrorType = semconv.ErrorType
@@ -65,6 +67,9 @@ type Config struct {
 	// RequestDuration also writes each series' histogram as http.server.request.duration, with the semantic
 	// conventions' attributes (error.type on failed requests); needs status codes, not classes.
 	RequestDuration bool
+	// CollectorInstanceID, when not empty, is written on every data point as collector.instance.id, so that the
+	// series of several gateway replicas never collide.
+	CollectorInstanceID string
 }
 
 // shardsPerCore sets how many shards the series are split into (per GOMAXPROCS, at least 16): by service, so that

@@ -148,6 +148,9 @@ func (w *writer) writeHistogram(m pmetric.Metric, series *Series, start pcommon.
 func (w *writer) stamp(attrs pcommon.Map, series *Series, start pcommon.Timestamp, setStart, setTime func(pcommon.Timestamp)) {
 	setStart(start)
 	setTime(w.now)
+	if w.cfg.CollectorInstanceID != "" {
+		attrs.PutStr(AttrCollectorInstanceID, w.cfg.CollectorInstanceID)
+	}
 	if series.isOverflow {
 		attrs.PutBool(AttrOverflow, true)
 		return

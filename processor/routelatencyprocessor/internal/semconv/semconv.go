@@ -8,6 +8,10 @@ const (
 	// DeploymentEnvironmentName is the current key; DeploymentEnvironment the pre-1.27 one, still set by many SDKs.
 	DeploymentEnvironmentName = "deployment.environment.name"
 	DeploymentEnvironment     = "deployment.environment"
+	// ServiceInstanceID is read from the collector's own resource.
+	ServiceInstanceID = "service.instance.id"
+	// CollectorInstanceID is the data point attribute that carries it on route series (as contrib's spanmetrics).
+	CollectorInstanceID = "collector.instance.id"
 )
 
 // HTTP server span attributes, current and legacy.
