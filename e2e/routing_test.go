@@ -47,6 +47,8 @@ func (b *backends) collectorEnv() []string {
 		"DD_API_KEY=" + testAPIKey,
 		"DD_INTAKE_URL=" + b.intake.URL,
 		"SLOW_REQUEST_THRESHOLD=500ms",
+		// Every trace to the intake, decided 2 s after its root (the sampling test checks the shipped 10 %).
+		"DATADOG_SAMPLING_PERCENTAGE=100", "SAMPLING_DECISION_WAIT=2s",
 	}
 }
 

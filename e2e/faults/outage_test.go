@@ -74,7 +74,7 @@ func TestFault2DatadogOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = intake.Close() })
-	col := startGateway(t, startSeqSink(t, 0), "DD_INTAKE_URL="+intake.URL)
+	col := startGateway(t, startSeqSink(t, 0), "DD_INTAKE_URL="+intake.URL, "DATADOG_SAMPLING_PERCENTAGE=100")
 	l := newLoad(col, 2000, 2)
 	l.environment = "production"
 	s := sample(col, "datadog")

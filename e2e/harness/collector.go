@@ -79,6 +79,7 @@ func NewCollector(t testing.TB, configs []string, creds *Credentials, env ...str
 		"OTELCOL_APM_QUEUE_DIR=" + filepath.Join(c.DataDir, "queue"),
 		"ROUTE_METRICS_FLUSH_INTERVAL=1s",
 		"DASHBOARD_ENDPOINT=" + Addr(t),
+		"PPROF_ENDPOINT=" + Addr(t),
 		// The datadog exporter's hostname chain builds an AWS client that asks the EC2 metadata service at a
 		// link-local address, hostname set or not: nothing of the suites may leave loopback.
 		"AWS_EC2_METADATA_DISABLED=true",
