@@ -1,10 +1,16 @@
 package faults
 
 import (
+	"context"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+
 	"github.com/otelcol-apm/otelcol-apm/e2e/ddintake"
+	"github.com/otelcol-apm/otelcol-apm/e2e/harness"
 )
 
 // TestFault7CrashWithSampling: kill -9 under load on the Datadog route, whose traces wait in the tail sampler's
@@ -71,4 +77,64 @@ func TestFault7CrashWithSampling(t *testing.T) {
 	if lostAfter > 0 {
 		t.Errorf("%d spans acknowledged after the restart never arrived", lostAfter)
 	}
+}
+
+// TestFault8SamplingBurst: ten times scenario 7's load on the Datadog route, every span its own trace, with the
+// shipped sampling: the tail sampler holds at most SAMPLING_MAX_TRACES waiting traces (it drops the oldest undecided
+// beyond that, and counts them), memory stays under the limit plus the margin, clients get retryable refusals only,
+// and the gateway is healthy afterwards.
+func TestFault8SamplingBurst(t *testing.T) {
+	intake, err := ddintake.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = intake.Close() })
+	col := startGateway(t, startSeqSink(t, 0), "DD_INTAKE_URL="+intake.URL, "MEMORY_LIMIT_MIB=256", "MEMORY_SPIKE_LIMIT_MIB=64")
+	l := newLoad(col, 20000, 8)
+	l.environment = "production"
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := l.run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	acked, sent, refused := l.result()
+	_, peak := memory(col.Pid())
+	droppedEarly := telemetryValue(col, "otelcol_processor_tail_sampling_sampling_trace_dropped_too_early")
+	figures(t, "8 sampling burst", "offered %.0f spans/s (each its own trace) for %.0fs on the Datadog route: acknowledged %d, refused %s; traces dropped undecided past SAMPLING_MAX_TRACES: %s; peak RSS %.0f MiB (limit %d + margin %d)",
+		float64(sent)/elapsed.Seconds(), elapsed.Seconds(), len(acked), formatCounts(refused), droppedEarly, peak, overloadMemMiB, rssMarginMiB)
+	if peak > overloadMemMiB+rssMarginMiB {
+		t.Errorf("peak RSS %.0f MiB is over the memory limit %d MiB plus %d MiB", peak, overloadMemMiB, rssMarginMiB)
+	}
+	for code := range refused {
+		if code != codes.Unavailable.String() && code != codes.ResourceExhausted.String() {
+			t.Errorf("refusals must be retryable (Unavailable, ResourceExhausted), got %s", formatCounts(refused))
+		}
+	}
+	if err := healthy(col); err != nil {
+		t.Error(err)
+	}
+}
+
+// telemetryValue returns the sum of a metric's samples on the gateway's own telemetry endpoint, as text.
+func telemetryValue(col *harness.Collector, metric string) string {
+	body, err := harness.Get("http://127.0.0.1:" + col.Telemetry + "/metrics")
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	var sum float64
+	found := false
+	for _, line := range strings.Split(body, "\n") {
+		if name, rest, ok := strings.Cut(line, " "); ok && (name == metric || strings.HasPrefix(name, metric+"{")) {
+			if v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64); err == nil {
+				sum += v
+				found = true
+			}
+		}
+	}
+	if !found {
+		return "0 (metric not reported)"
+	}
+	return strconv.FormatFloat(sum, 'f', 0, 64)
 }
