@@ -92,7 +92,7 @@ func TestAPIAndJaegerLink(t *testing.T) {
 	assert.Equal(t, uint64(1000), r.Requests)
 	assert.InDelta(t, 0.01, r.ErrorRate, 1e-9)
 	assert.InEpsilon(t, 990, r.P99Ms, 0.01) // lower quantile of 1..1000 ms at 0.99
-	assert.InDelta(t, 200, r.RequestsPerMinute, 1e-9)
+	assert.InDelta(t, 1000/0.5, r.RequestsPerMinute, 1e-9, "the history covers one 30 s slice, not the 5 minutes asked for")
 
 	u, err := url.Parse(r.JaegerURL)
 	require.NoError(t, err)
@@ -122,4 +122,28 @@ func TestBearerToken(t *testing.T) {
 	rec = httptest.NewRecorder()
 	s.Handler().ServeHTTP(rec, req)
 	assert.Equal(t, http.StatusOK, rec.Code)
+}
+
+// A window longer than the history divides by the time the history covers: 433 requests over 45 s of a collector's
+// life are ~577 per minute in the 1 h view, not 7.2.
+func TestRatesCoverOnlyTheTimeRecorded(t *testing.T) {
+	h := NewHistory(30*time.Second, time.Hour, 10)
+	key := RouteKey{"shop", "development", "GET", "/items/{item_id}"}
+	start := t0.Truncate(30 * time.Second)
+	lat := make([]float64, 0, 433)
+	for range 200 {
+		lat = append(lat, 0.01)
+	}
+	h.Record(key, sketchOf(t, lat...), 0, start.Add(15*time.Second))
+	lat = lat[:0]
+	for range 233 {
+		lat = append(lat, 0.01)
+	}
+	h.Record(key, sketchOf(t, lat...), 0, start.Add(45*time.Second))
+	sums := h.Summaries(time.Hour, start.Add(45*time.Second))
+	require.Len(t, sums, 1)
+	assert.InDelta(t, 433/0.75, sums[0].RequestsPerMinute, 1e-9)
+	// A 1 m window is still longer than the 45 s covered.
+	sums = h.Summaries(time.Minute, start.Add(45*time.Second))
+	assert.InDelta(t, 433/0.75, sums[0].RequestsPerMinute, 1e-9)
 }

@@ -29,6 +29,9 @@ type History struct {
 	routes map[RouteKey]*routeHistory
 	// dropped counts intervals of routes beyond maxRoutes, which the dashboard does not show.
 	dropped uint64
+	// since is the start of the first slice recorded: rates are over the time the history covers, not over a window
+	// longer than the gateway has run.
+	since time.Time
 }
 
 type routeHistory struct {
@@ -64,6 +67,9 @@ func (h *History) Record(key RouteKey, sketch *ddsketch.DDSketch, errors uint64,
 		h.routes[key] = rh
 	}
 	start := at.Truncate(h.slice)
+	if h.since.IsZero() || start.Before(h.since) {
+		h.since = start
+	}
 	i := int(start.UnixNano()/int64(h.slice)) % h.slices
 	ts := rh.ring[i]
 	if ts == nil || !ts.start.Equal(start) {
@@ -96,6 +102,10 @@ func (h *History) Summaries(window time.Duration, now time.Time) []RouteSummary 
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	from := now.Add(-window).Truncate(h.slice)
+	covered := window
+	if d := now.Sub(h.since); d < covered {
+		covered = max(d, h.slice)
+	}
 	var out []RouteSummary
 	for key, rh := range h.routes {
 		merged, _ := ddsketch.LogCollapsingLowestDenseDDSketch(0.01, sliceMaxBins)
@@ -114,7 +124,7 @@ func (h *History) Summaries(window time.Duration, now time.Time) []RouteSummary 
 		q, _ := merged.GetValuesAtQuantiles([]float64{0.5, 0.95, 0.99})
 		s.P50, s.P95, s.P99 = q[0], q[1], q[2]
 		s.Max, _ = merged.GetMaxValue()
-		s.RequestsPerMinute = float64(s.Requests) / window.Minutes()
+		s.RequestsPerMinute = float64(s.Requests) / covered.Minutes()
 		s.ErrorRate = float64(s.Errors) / float64(s.Requests)
 		out = append(out, s)
 	}
