@@ -147,3 +147,27 @@ func TestRatesCoverOnlyTheTimeRecorded(t *testing.T) {
 	sums = h.Summaries(time.Minute, start.Add(45*time.Second))
 	assert.InDelta(t, 433/0.75, sums[0].RequestsPerMinute, 1e-9)
 }
+
+// A scanner's {unmatched} route, however busy, sits after the real routes, and says what it is.
+func TestCatchAllRoutesComeLast(t *testing.T) {
+	h := NewHistory(30*time.Second, time.Hour, 10)
+	busy := make([]float64, 500)
+	for i := range busy {
+		busy[i] = 0.001
+	}
+	h.Record(RouteKey{"shop", "production", "GET", "{unmatched}"}, sketchOf(t, busy...), 0, t0)
+	h.Record(RouteKey{"shop", "production", "GET", "/items/{item_id}"}, sketchOf(t, 0.01, 0.02), 0, t0)
+	s := NewServer(h, "", "", nil)
+	s.now = func() time.Time { return t0.Add(time.Second) }
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/routes?window=5m", nil))
+	var body struct {
+		Routes []RouteJSON `json:"routes"`
+	}
+	require.NoError(t, json.NewDecoder(rec.Body).Decode(&body))
+	require.Len(t, body.Routes, 2)
+	assert.Equal(t, "/items/{item_id}", body.Routes[0].Route)
+	assert.False(t, body.Routes[0].CatchAll)
+	assert.Equal(t, "{unmatched}", body.Routes[1].Route)
+	assert.True(t, body.Routes[1].CatchAll)
+}

@@ -128,7 +128,14 @@ func (h *History) Summaries(window time.Duration, now time.Time) []RouteSummary 
 		s.ErrorRate = float64(s.Errors) / float64(s.Requests)
 		out = append(out, s)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Requests > out[j].Requests })
+	// Busiest first, catch-all routes ({unmatched}, {overflow}) after every real one: a scanner's 404s must not head
+	// the table.
+	sort.Slice(out, func(i, j int) bool {
+		if a, b := isCatchAll(out[i].Route), isCatchAll(out[j].Route); a != b {
+			return b
+		}
+		return out[i].Requests > out[j].Requests
+	})
 	return out
 }
 

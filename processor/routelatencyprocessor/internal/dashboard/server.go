@@ -112,6 +112,8 @@ type RouteJSON struct {
 	JaegerURL         string  `json:"jaeger_url,omitempty"`
 	// Undocumented: the service has OpenAPI documents (routes.openapi) and none of them has this route.
 	Undocumented bool `json:"undocumented,omitempty"`
+	// CatchAll marks {unmatched} and {overflow}: many requests, no one endpoint; listed after the real routes.
+	CatchAll bool `json:"catch_all,omitempty"`
 }
 
 func (s *Server) apiRoutes(w http.ResponseWriter, r *http.Request) {
@@ -132,10 +134,14 @@ func (s *Server) apiRoutes(w http.ResponseWriter, r *http.Request) {
 			P50Ms: millis(sum.P50), P95Ms: millis(sum.P95), P99Ms: millis(sum.P99), MaxMs: millis(sum.Max),
 			JaegerURL:    s.jaegerURL(sum.RouteKey, sum.P99),
 			Undocumented: s.undocumented != nil && s.undocumented(sum.Service, sum.Route),
+			CatchAll:     isCatchAll(sum.Route),
 		})
 	}
 	writeJSON(w, map[string]any{"window": name, "routes": rows})
 }
+
+// isCatchAll reports a placeholder route ({unmatched}, {overflow}): real routes start with "/".
+func isCatchAll(route string) bool { return !strings.HasPrefix(route, "/") }
 
 // PointJSON is one slice of GET /api/routes/series.
 type PointJSON struct {
