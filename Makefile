@@ -108,7 +108,8 @@ e2e: $(BIN) $(SHOPAPI) $(JAEGER)
 		go test -count=1 -timeout 20m ./e2e/ ./e2e/ddintake/ ./e2e/harness/
 
 ## faults: the hardened gateway under kill -9, a 60 s backend outage, 60 s of 10x overload, bad input, wrong
-## credentials, a search for its secrets and kill -9 with tail sampling (about 6 minutes); prints each scenario's FIGURES (docs/reliability.md).
+## credentials, a search for its secrets, kill -9 with tail sampling and a sampling burst (about 7 minutes); prints
+## each scenario's FIGURES (docs/reliability.md).
 FAULTS_RUN ?= TestFault
 faults: $(BIN)
 	@mkdir -p .cache
