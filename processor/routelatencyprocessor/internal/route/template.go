@@ -118,7 +118,7 @@ func (s *templateSet) len() int {
 
 // match returns the first-added template matching path, without allocating.
 func (s *templateSet) match(path string) (string, bool) {
-	if s == nil || len(path) == 0 || path[0] != '/' {
+	if s == nil || s.size == 0 || len(path) == 0 || path[0] != '/' {
 		return "", false
 	}
 	best := templateMatch{priority: int(^uint(0) >> 1)}
