@@ -112,6 +112,18 @@ func (r *results) write(dir string) error {
 	}
 	b.WriteString("\n")
 
+	if len(r.bothCores["A"]) > 0 {
+		b.WriteString("## The collector on both cores\n\nA and C flat out with the collector unpinned (GOMAXPROCS 2), sharing the two cores with the load generator and the sink;" +
+			" three rounds, A then C. Spans per CPU second is the cost measure; delivered spans/s here measures the machine as much as the collector.\n\n" +
+			"| variant | delivered spans/s | cores busy | spans per CPU second |\n|---|---|---|---|\n")
+		for _, name := range []string{"A", "C"} {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", name, statOf(r.bothCores[name], deliveredPerSec).whole(),
+				statOf(r.bothCores[name], func(x run) float64 { return x.utilization }).String(), statOf(r.bothCores[name], capacity).whole())
+		}
+		fmt.Fprintf(&b, "\nC/A spans per CPU second on both cores: %s (one core: %s).\n\n",
+			medianOf(ratios(r.bothCores["C"], r.bothCores["A"], capacity)).ratio(), medianOf(ratios(r.flatOut["C"], r.flatOut["A"], capacity)).ratio())
+	}
+
 	b.WriteString("## Quantile accuracy\n\n200,000 requests of one route (lower quantile `sorted[floor(q(n-1))]`; a bimodal mix of 2 ms cache hits and 40 ms lognormal requests with a 1.2 s tail)." +
 		" Explicit histograms interpolate inside the bucket as Prometheus' `histogram_quantile` does; exponential histograms answer the bucket's midpoint.\n\n| source |")
 	for _, q := range quantiles {

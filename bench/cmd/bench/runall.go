@@ -25,8 +25,10 @@ type results struct {
 	rounds int
 	// atRate and flatOut hold one run per round for each variant, in round order, so that ratios pair runs of the
 	// same round.
-	atRate                        map[string][]run
-	flatOut                       map[string][]run
+	atRate  map[string][]run
+	flatOut map[string][]run
+	// bothCores holds flat-out runs of A and C with the collector unpinned (both cores, shared with the generator).
+	bothCores                     map[string][]run
 	accuracy                      []accuracyRow
 	cardinality                   []cardinalityRow
 	outside                       []outsideCheck
@@ -51,7 +53,7 @@ func runAll(bin, repo string, rounds int, window time.Duration) (*results, error
 	if err != nil {
 		return nil, err
 	}
-	r := &results{window: window, rounds: rounds, atRate: map[string][]run{}, flatOut: map[string][]run{}}
+	r := &results{window: window, rounds: rounds, atRate: map[string][]run{}, flatOut: map[string][]run{}, bothCores: map[string][]run{}}
 	for _, n := range p.Spans {
 		r.payloadSpans += n
 	}
@@ -71,6 +73,21 @@ func runAll(bin, repo string, rounds int, window time.Duration) (*results, error
 			}
 			log.Printf("round %d %s flat out: %.0f delivered/s, core %.0f%% busy, %.3f CPU s/Mspan, %d acknowledged but dropped", round+1, v.name, m.deliveredPerSec, m.utilization*100, m.cpuPerMillion, m.lost)
 			r.flatOut[v.name] = append(r.flatOut[v.name], m)
+		}
+	}
+	// The collector on both cores: unpinned, GOMAXPROCS 2, the generator and the sink competing with it (the driver
+	// itself is pinned to core 1 by make bench). Three rounds of A and C, back to back.
+	for round := range min(rounds, 3) {
+		for _, v := range variants {
+			if v.name == "B" {
+				continue
+			}
+			m, err := measure(bin, repo, v, p, 0, window, false)
+			if err != nil {
+				return nil, fmt.Errorf("%s flat out on both cores: %w", v.name, err)
+			}
+			log.Printf("round %d %s flat out, both cores: %.0f delivered/s, %.2f cores busy, %.3f CPU s/Mspan", round+1, v.name, m.deliveredPerSec, m.utilization, m.cpuPerMillion)
+			r.bothCores[v.name] = append(r.bothCores[v.name], m)
 		}
 	}
 	if r.accuracy, err = runAccuracy(bin, repo); err != nil {
