@@ -42,11 +42,14 @@ func startCollector(bin, repo string, configs []string, s *sink.Sink, pin bool, 
 	for _, cfg := range configs {
 		args = append(args, "--config", filepath.Join(repo, "bench", "configs", cfg+".yaml"))
 	}
-	name := bin
+	// Pinned: core 0 only. Unpinned: every online core, set explicitly, because a child inherits its parent's
+	// affinity and make bench pins this driver to core 1.
+	cores := fmt.Sprintf("0-%d", onlineCPUs()-1)
 	if pin {
-		args = append([]string{"-c", "0", bin}, args...)
-		name = "taskset"
+		cores = "0"
 	}
+	args = append([]string{"-c", cores, bin}, args...)
+	name := "taskset"
 	c.cmd = exec.Command(name, args...)
 	c.cmd.Env = append(os.Environ(), append([]string{
 		"OTLP_GRPC_ENDPOINT=" + c.otlp, "HEALTH_CHECK_ENDPOINT=" + health, "SINK_ENDPOINT=" + s.Addr, "SINK_METRICS_ENDPOINT=" + s.MetricsAddr,
