@@ -2,6 +2,7 @@ package route
 
 import (
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -59,10 +60,12 @@ type Resolver struct {
 	sharedDocs     *templateSet            // OpenAPI documents without a service, nil for none
 	docs           map[string]*templateSet // OpenAPI documents of one service
 	groupUnmatched bool
+	// declaredForAll: routes.templates or a shared OpenAPI document declare routes for every service.
+	declaredForAll bool
 	kinds          uint8
 	maxDeclared    int
 	maxGuessed     int
-	idle           int64 // nanoseconds
+	idle           int64 // seconds
 	maxServices    int
 	maxPathLen     int
 
@@ -130,6 +133,7 @@ func NewResolver(cfg Config) (*Resolver, error) {
 			r.sharedDocs = set
 		}
 	}
+	r.declaredForAll = r.templates.len() > 0 || r.sharedDocs != nil
 	return r, nil
 }
 
@@ -197,7 +201,7 @@ func (r *Resolver) Resolve(service string, req *Request, now time.Time) Result {
 }
 
 func (r *Resolver) declares(service string) bool {
-	if r.templates.len() > 0 || r.sharedDocs != nil || (len(r.docs) > 0 && r.docs[service] != nil) {
+	if r.declaredForAll || (len(r.docs) > 0 && r.docs[service] != nil) {
 		return true
 	}
 	svc := (*r.services.Load())[service]
@@ -283,10 +287,7 @@ func (r *Resolver) addDeclared(svc *serviceRoutes, route []byte) (string, bool) 
 	if len(old) >= r.maxDeclared {
 		return "", false
 	}
-	next := make(map[string]string, len(old)+1)
-	for k, v := range old {
-		next[k] = v
-	}
+	next := maps.Clone(old)
 	interned := string(route)
 	next[interned] = interned
 	svc.declared.Store(&next)
@@ -335,10 +336,7 @@ func (r *Resolver) addGuessed(svc *serviceRoutes, route []byte, now int64) *gues
 		}
 	}
 	if len(next) == len(old) { // not swept: copy
-		next = make(map[string]*guessedRoute, len(old)+1)
-		for k, v := range old {
-			next[k] = v
-		}
+		next = maps.Clone(old)
 	}
 	g := &guessedRoute{route: string(route)}
 	g.lastSeen.Store(now)
@@ -386,10 +384,7 @@ func (r *Resolver) service(service string) *serviceRoutes {
 	svc := &serviceRoutes{}
 	svc.declared.Store(&map[string]string{})
 	svc.guessed.Store(&map[string]*guessedRoute{})
-	next := make(map[string]*serviceRoutes, len(old)+1)
-	for k, v := range old {
-		next[k] = v
-	}
+	next := maps.Clone(old)
 	next[strings.Clone(service)] = svc
 	r.services.Store(&next)
 	return svc
