@@ -67,11 +67,7 @@ func (s *Series) record(seconds float64, count uint64, isError bool, traceID pco
 		s.IntervalErrors += count
 	}
 	s.histogram.observe(seconds, count)
-	if count == 1 {
-		_ = s.Sketch.Add(seconds) // only fails for negative values, which Record rejects
-	} else {
-		_ = s.Sketch.AddWithCount(seconds, float64(count))
-	}
+	_ = s.Sketch.AddWithCount(seconds, float64(count)) // only fails for negative values, which Record rejects
 	s.lastSeen = at
 	s.dirty = true
 	if maxExemplars == 0 || traceID.IsEmpty() {
