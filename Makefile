@@ -3,7 +3,8 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
 OCB_VERSION     := v0.152.0
-MDATAGEN_DIRS   := processor/routelatencyprocessor processor/routelatencyprocessor/routelatencyconnector
+MDATAGEN_DIRS   := processor/routelatencyprocessor processor/routelatencyprocessor/routelatencyconnector \
+                   extension/checkedfilestorage
 COMPONENT_DIR   := processor/routelatencyprocessor
 BIN             := bin/otelcol-apm
 SHOPAPI         := bin/shopapi
@@ -44,7 +45,7 @@ check-generated: $(BUILDER)
 
 build: $(BIN)
 
-$(BIN): builder-config.yaml $(GENERATED) $(shell find $(COMPONENT_DIR) -name '*.go' -o -name go.mod)
+$(BIN): builder-config.yaml $(GENERATED) $(shell find $(COMPONENT_DIR) extension -name '*.go' -o -name go.mod)
 	go build -trimpath -ldflags "-s -w" -o $(BIN) .
 
 run: $(BIN)
@@ -55,6 +56,7 @@ test: check-generated unit bench-guard fuzz build validate bench-smoke e2e fault
 
 unit:
 	cd $(COMPONENT_DIR) && go vet ./... && CGO_ENABLED=1 go test -race -count=1 ./...
+	cd extension/checkedfilestorage && go vet ./... && CGO_ENABLED=1 go test -race -count=1 ./...
 
 BENCH := bin/bench
 TELEMETRYGEN := $(TOOLS_BIN)/telemetrygen

@@ -19,6 +19,7 @@ import (
 	tailsamplingprocessor "github.com/open-telemetry/opentelemetry-collector-contrib/processor/tailsamplingprocessor"
 	transformprocessor "github.com/open-telemetry/opentelemetry-collector-contrib/processor/transformprocessor"
 	zipkinreceiver "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/zipkinreceiver"
+	checkedfilestorage "github.com/otelcol-apm/otelcol-apm/extension/checkedfilestorage"
 	routelatencyprocessor "github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor"
 	routelatencyconnector "github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/routelatencyconnector"
 	"go.opentelemetry.io/collector/component"
@@ -61,6 +62,7 @@ func components() (otelcol.Factories, error) {
 		healthcheckextension.NewFactory(),
 		pprofextension.NewFactory(),
 		filestorage.NewFactory(),
+		checkedfilestorage.NewFactory(),
 		bearertokenauthextension.NewFactory(),
 	)
 	if err != nil {
@@ -70,6 +72,7 @@ func components() (otelcol.Factories, error) {
 		healthcheckextension.NewFactory().Type():     "github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension v0.152.0",
 		pprofextension.NewFactory().Type():           "github.com/open-telemetry/opentelemetry-collector-contrib/extension/pprofextension v0.152.0",
 		filestorage.NewFactory().Type():              "github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage v0.152.0",
+		checkedfilestorage.NewFactory().Type():       "github.com/otelcol-apm/otelcol-apm/extension/checkedfilestorage v0.0.0",
 		bearertokenauthextension.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/extension/bearertokenauthextension v0.152.0",
 	})
 

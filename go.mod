@@ -24,6 +24,7 @@ require (
 	github.com/open-telemetry/opentelemetry-collector-contrib/processor/tailsamplingprocessor v0.152.0
 	github.com/open-telemetry/opentelemetry-collector-contrib/processor/transformprocessor v0.152.0
 	github.com/open-telemetry/opentelemetry-collector-contrib/receiver/zipkinreceiver v0.152.0
+	github.com/otelcol-apm/otelcol-apm/extension/checkedfilestorage v0.0.0
 	github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor v0.0.0
 	github.com/tinylib/msgp v1.6.3
 	go.opentelemetry.io/collector/component v1.58.0
@@ -455,3 +456,5 @@ require (
 )
 
 replace github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor => ./processor/routelatencyprocessor
+
+replace github.com/otelcol-apm/otelcol-apm/extension/checkedfilestorage => ./extension/checkedfilestorage
