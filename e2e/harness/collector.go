@@ -33,10 +33,10 @@ func Binary(t testing.TB) string {
 // for the hardened configurations: its receivers then take TLS and a bearer token only.
 type Collector struct {
 	*Process
-	OTLPGRPC, OTLPHTTP, Health, RouteMetrics, Telemetry string
-	DataDir                                             string
-	Creds                                               *Credentials
-	args, env                                           []string
+	OTLPGRPC, OTLPHTTP, Health, RouteMetrics, Telemetry, Pprof string
+	DataDir                                                    string
+	Creds                                                      *Credentials
+	args, env                                                  []string
 }
 
 // ConfigPath returns the path of a shipped configuration file, relative to the repository root.
@@ -63,7 +63,7 @@ func StartSecureCollector(t testing.TB, configs []string, env ...string) *Collec
 func NewCollector(t testing.TB, configs []string, creds *Credentials, env ...string) *Collector {
 	t.Helper()
 	c := &Collector{
-		OTLPGRPC: Addr(t), OTLPHTTP: Addr(t), Health: Addr(t), RouteMetrics: Addr(t),
+		OTLPGRPC: Addr(t), OTLPHTTP: Addr(t), Health: Addr(t), RouteMetrics: Addr(t), Pprof: Addr(t),
 		Telemetry: fmt.Sprint(FreePort(t)), DataDir: t.TempDir(), Creds: creds,
 	}
 	for _, cfg := range configs {
@@ -79,7 +79,7 @@ func NewCollector(t testing.TB, configs []string, creds *Credentials, env ...str
 		"OTELCOL_APM_QUEUE_DIR=" + filepath.Join(c.DataDir, "queue"),
 		"ROUTE_METRICS_FLUSH_INTERVAL=1s",
 		"DASHBOARD_ENDPOINT=" + Addr(t),
-		"PPROF_ENDPOINT=" + Addr(t),
+		"PPROF_ENDPOINT=" + c.Pprof,
 		// The datadog exporter's hostname chain builds an AWS client that asks the EC2 metadata service at a
 		// link-local address, hostname set or not: nothing of the suites may leave loopback.
 		"AWS_EC2_METADATA_DISABLED=true",

@@ -38,7 +38,7 @@ func createDefaultConfig() component.Config {
 }
 
 func createTraces(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Traces) (processor.Traces, error) {
-	p, err := newRouteProcessor(set.TelemetrySettings, cfg.(*Config), time.Now)
+	p, err := newRouteProcessor(set.TelemetrySettings, set.ID, cfg.(*Config), time.Now)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -34,7 +35,7 @@ type routeProcessor struct {
 type spanNameKey struct{ method, route string }
 
 // newRouteProcessor takes the clock that ages guessed routes (time.Now outside tests).
-func newRouteProcessor(set component.TelemetrySettings, cfg *Config, now func() time.Time) (*routeProcessor, error) {
+func newRouteProcessor(set component.TelemetrySettings, id component.ID, cfg *Config, now func() time.Time) (*routeProcessor, error) {
 	resolver, err := route.NewResolver(cfg.Routes)
 	if err != nil {
 		return nil, err
@@ -43,8 +44,11 @@ func newRouteProcessor(set component.TelemetrySettings, cfg *Config, now func() 
 	if p.telemetry, err = metadata.NewTelemetryBuilder(set); err != nil {
 		return nil, err
 	}
+	// Several routelatency processors in one collector each report their own table (the collector's exposition
+	// shows no component label of its own for these gauges).
+	componentID := metric.WithAttributes(attribute.String("otelcol.component.id", id.String()))
 	err = p.telemetry.RegisterProcessorRoutelatencyRoutesCallback(func(_ context.Context, o metric.Int64Observer) error {
-		o.Observe(int64(resolver.Tracked()))
+		o.Observe(int64(resolver.Tracked()), componentID)
 		return nil
 	})
 	return p, err

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
@@ -90,8 +91,11 @@ func newRouteConnector(set connector.Settings, cfg *Config, next consumer.Metric
 	if c.telemetry, err = metadata.NewTelemetryBuilder(set.TelemetrySettings); err != nil {
 		return nil, err
 	}
+	// The gateway runs two routelatency connectors (local and Datadog); without a label their gauges would
+	// overwrite each other in the collector's exposition.
+	componentID := metric.WithAttributes(attribute.String("otelcol.component.id", set.ID.String()))
 	err = c.telemetry.RegisterConnectorRoutelatencySeriesCallback(func(_ context.Context, o metric.Int64Observer) error {
-		o.Observe(int64(c.store.Len()))
+		o.Observe(int64(c.store.Len()), componentID)
 		return nil
 	})
 	return c, err
