@@ -3,6 +3,7 @@ package routelatencyconnector // import "github.com/otelcol-apm/otelcol-apm/proc
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"slices"
 	"time"
@@ -69,6 +70,11 @@ type DashboardConfig struct {
 	History time.Duration `mapstructure:"history"`
 	// MaxRoutes bounds the routes the dashboard keeps history for.
 	MaxRoutes int `mapstructure:"max_routes"`
+	// Peers are the other gateway replicas' dashboards (host:port), for the fleet view (?scope=fleet): their
+	// routes' sketches are merged with this replica's. PeersDNS ("name:port", e.g. a Kubernetes headless Service)
+	// is looked up on each fleet request instead of, or besides, a fixed list.
+	Peers    []string `mapstructure:"peers"`
+	PeersDNS string   `mapstructure:"peers_dns"`
 }
 
 // Dimension is an extra attribute to split series by; Default fills it in when a span lacks it.
@@ -190,6 +196,14 @@ func (d *DashboardConfig) validate() error {
 	}
 	if d.MaxRoutes < 1 {
 		errs = append(errs, fmt.Errorf("dashboard.max_routes: must be at least 1, got %d", d.MaxRoutes))
+	}
+	for i, p := range d.Peers {
+		if _, port, err := net.SplitHostPort(p); err != nil || port == "" {
+			errs = append(errs, fmt.Errorf("dashboard.peers[%d]: %q is not host:port", i, p))
+		}
+	}
+	if _, port, err := net.SplitHostPort(d.PeersDNS); d.PeersDNS != "" && (err != nil || port == "") {
+		errs = append(errs, fmt.Errorf("dashboard.peers_dns: %q is not name:port", d.PeersDNS))
 	}
 	if d.JaegerUIURL != "" {
 		if u, err := url.Parse(d.JaegerUIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -86,7 +86,12 @@ func newRouteConnector(set connector.Settings, cfg *Config, next consumer.Metric
 	c.store = aggregate.NewStore(sc, pcommon.NewTimestampFromTime(c.clock.Now()))
 	if d := cfg.Dashboard; d.Endpoint != "" {
 		c.history = dashboard.NewHistory(d.Slice, d.History, d.MaxRoutes)
-		c.dashboard = dashboard.NewServer(c.history, d.JaegerUIURL, string(d.BearerToken), resolver.Undocumented)
+		var peers *dashboard.Peers
+		if len(d.Peers) > 0 || d.PeersDNS != "" {
+			peers = dashboard.NewPeers(d.Peers, d.PeersDNS, string(d.BearerToken))
+		}
+		instance := stringAttr(set.Resource.Attributes(), semconv.ServiceInstanceID)
+		c.dashboard = dashboard.NewServer(c.history, d.JaegerUIURL, string(d.BearerToken), resolver.Undocumented, instance, peers)
 	}
 	if c.telemetry, err = metadata.NewTelemetryBuilder(set.TelemetrySettings); err != nil {
 		return nil, err

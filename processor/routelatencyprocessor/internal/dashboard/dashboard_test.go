@@ -72,7 +72,7 @@ func TestAPIAndJaegerLink(t *testing.T) {
 	}
 	h.Record(key, sketchOf(t, lat...), 10, t0)
 	h.Record(RouteKey{"shop", "development", "GET", "/undocumented"}, sketchOf(t, 0.001), 0, t0)
-	s := NewServer(h, "http://127.0.0.1:16686/", "", func(_, route string) bool { return route == "/undocumented" })
+	s := NewServer(h, "http://127.0.0.1:16686/", "", func(_, route string) bool { return route == "/undocumented" }, "replica-a", nil)
 	s.now = func() time.Time { return t0.Add(time.Second) }
 
 	rec := httptest.NewRecorder()
@@ -113,7 +113,7 @@ func TestAPIAndJaegerLink(t *testing.T) {
 }
 
 func TestBearerToken(t *testing.T) {
-	s := NewServer(NewHistory(time.Minute, time.Hour, 1), "", "s3cret", nil)
+	s := NewServer(NewHistory(time.Minute, time.Hour, 1), "", "s3cret", nil, "replica-a", nil)
 	rec := httptest.NewRecorder()
 	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/routes", nil))
 	assert.Equal(t, http.StatusUnauthorized, rec.Code)
@@ -157,7 +157,7 @@ func TestCatchAllRoutesComeLast(t *testing.T) {
 	}
 	h.Record(RouteKey{"shop", "production", "GET", "{unmatched}"}, sketchOf(t, busy...), 0, t0)
 	h.Record(RouteKey{"shop", "production", "GET", "/items/{item_id}"}, sketchOf(t, 0.01, 0.02), 0, t0)
-	s := NewServer(h, "", "", nil)
+	s := NewServer(h, "", "", nil, "replica-a", nil)
 	s.now = func() time.Time { return t0.Add(time.Second) }
 	rec := httptest.NewRecorder()
 	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/routes?window=5m", nil))

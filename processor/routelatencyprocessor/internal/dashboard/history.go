@@ -73,8 +73,7 @@ func (h *History) Record(key RouteKey, sketch *ddsketch.DDSketch, errors uint64,
 	i := int(start.UnixNano()/int64(h.slice)) % h.slices
 	ts := rh.ring[i]
 	if ts == nil || !ts.start.Equal(start) {
-		s, _ := ddsketch.LogCollapsingLowestDenseDDSketch(0.01, sliceMaxBins) // constant arguments: cannot fail
-		ts = &timeSlice{start: start, sketch: s}
+		ts = &timeSlice{start: start, sketch: newSliceSketch()}
 		rh.ring[i] = ts
 	}
 	ts.requests += uint64(sketch.GetCount())
@@ -97,39 +96,58 @@ type Point struct {
 	P50, P95, P99    float64 // seconds
 }
 
-// Summaries returns every route with traffic in the window ending at now, merged over the window's slices.
-func (h *History) Summaries(window time.Duration, now time.Time) []RouteSummary {
+// RouteWindow is one route merged over a window: what a replica hands its peers for the fleet view.
+type RouteWindow struct {
+	RouteKey
+	Requests, Errors uint64
+	Sketch           *ddsketch.DDSketch // seconds
+}
+
+// Windows returns every route with traffic in the window ending at now, each merged over the window's slices, and
+// how much of the window the history covers (rates are over that, not over a window longer than the gateway ran).
+func (h *History) Windows(window time.Duration, now time.Time) (routes []RouteWindow, covered time.Duration) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	from := now.Add(-window).Truncate(h.slice)
-	covered := window
+	covered = window
 	if d := now.Sub(h.since); d < covered {
 		covered = max(d, h.slice)
 	}
-	var out []RouteSummary
 	for key, rh := range h.routes {
-		merged, _ := ddsketch.LogCollapsingLowestDenseDDSketch(0.01, sliceMaxBins)
-		s := RouteSummary{RouteKey: key}
+		rw := RouteWindow{RouteKey: key, Sketch: newSliceSketch()}
 		for _, ts := range rh.ring {
 			if ts == nil || ts.start.Before(from) || ts.start.After(now) {
 				continue
 			}
-			s.Requests += ts.requests
-			s.Errors += ts.errors
-			_ = merged.MergeWith(ts.sketch)
+			rw.Requests += ts.requests
+			rw.Errors += ts.errors
+			_ = rw.Sketch.MergeWith(ts.sketch)
 		}
-		if s.Requests == 0 {
-			continue
+		if rw.Requests > 0 {
+			routes = append(routes, rw)
 		}
-		q, _ := merged.GetValuesAtQuantiles([]float64{0.5, 0.95, 0.99})
+	}
+	return routes, covered
+}
+
+// Summaries returns every route with traffic in the window ending at now.
+func (h *History) Summaries(window time.Duration, now time.Time) []RouteSummary {
+	return Summarize(h.Windows(window, now))
+}
+
+// Summarize turns merged windows into summaries over covered: busiest first, catch-all routes ({unmatched},
+// {overflow}) after every real one, so that a scanner's 404s do not head the table.
+func Summarize(routes []RouteWindow, covered time.Duration) []RouteSummary {
+	out := make([]RouteSummary, 0, len(routes))
+	for _, rw := range routes {
+		s := RouteSummary{RouteKey: rw.RouteKey, Requests: rw.Requests, Errors: rw.Errors}
+		q, _ := rw.Sketch.GetValuesAtQuantiles([]float64{0.5, 0.95, 0.99})
 		s.P50, s.P95, s.P99 = q[0], q[1], q[2]
-		s.Max, _ = merged.GetMaxValue()
+		s.Max, _ = rw.Sketch.GetMaxValue()
 		s.RequestsPerMinute = float64(s.Requests) / covered.Minutes()
 		s.ErrorRate = float64(s.Errors) / float64(s.Requests)
 		out = append(out, s)
 	}
-	// Busiest first, catch-all routes ({unmatched}, {overflow}) after every real one: a scanner's 404s must not head
-	// the table.
 	sort.Slice(out, func(i, j int) bool {
 		if a, b := isCatchAll(out[i].Route), isCatchAll(out[j].Route); a != b {
 			return b
@@ -137,6 +155,11 @@ func (h *History) Summaries(window time.Duration, now time.Time) []RouteSummary 
 		return out[i].Requests > out[j].Requests
 	})
 	return out
+}
+
+func newSliceSketch() *ddsketch.DDSketch {
+	s, _ := ddsketch.LogCollapsingLowestDenseDDSketch(0.01, sliceMaxBins) // constant arguments: cannot fail
+	return s
 }
 
 // Series returns a route's slices in the window, oldest first; slices without traffic are left out.

@@ -33,19 +33,25 @@ type Server struct {
 	bearerToken string
 	// undocumented tells the routes outside the service's OpenAPI documents; nil when none are configured.
 	undocumented func(service, route string) bool
-	now          func() time.Time
-	server       *http.Server
+	// instance is this replica's service.instance.id; peers (nil without a fleet) are the other replicas.
+	instance string
+	peers    *Peers
+	now      func() time.Time
+	server   *http.Server
 }
 
 // NewServer builds the handlers; jaegerUI (may be empty) is the Jaeger UI's base URL for "slow traces" links;
 // undocumented (may be nil) reports a route that its service's OpenAPI documents do not have.
-func NewServer(history *History, jaegerUI, bearerToken string, undocumented func(service, route string) bool) *Server {
-	s := &Server{history: history, jaegerUI: strings.TrimSuffix(jaegerUI, "/"), bearerToken: bearerToken, undocumented: undocumented, now: time.Now}
+// instance is this replica's service.instance.id and peers (may be nil) the fleet it can show.
+func NewServer(history *History, jaegerUI, bearerToken string, undocumented func(service, route string) bool, instance string, peers *Peers) *Server {
+	s := &Server{history: history, jaegerUI: strings.TrimSuffix(jaegerUI, "/"), bearerToken: bearerToken,
+		undocumented: undocumented, instance: instance, peers: peers, now: time.Now}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.page)
 	mux.HandleFunc("GET /route", s.routePage)
 	mux.HandleFunc("GET /api/routes", s.apiRoutes)
 	mux.HandleFunc("GET /api/routes/series", s.apiSeries)
+	mux.HandleFunc("GET /api/sketches", s.apiSketches)
 	s.server = &http.Server{Handler: s.authorized(mux), ReadHeaderTimeout: 5 * time.Second}
 	return s
 }
@@ -123,8 +129,22 @@ func (s *Server) apiRoutes(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	service, env := r.URL.Query().Get("service"), r.URL.Query().Get("environment")
+	scope := r.URL.Query().Get("scope")
+	if scope != "" && scope != "replica" && scope != "fleet" {
+		http.Error(w, fmt.Sprintf("scope: %q is not replica or fleet", scope), http.StatusBadRequest)
+		return
+	}
+	windows, covered := s.history.Windows(window, s.now())
+	var peers []PeerStatus
+	if scope == "fleet" {
+		if !s.peers.enabled() {
+			http.Error(w, "scope=fleet: no peers configured (dashboard.peers or dashboard.peers_dns)", http.StatusBadRequest)
+			return
+		}
+		windows, covered, peers = s.peers.fleetWindows(r.Context(), s.instance, name, windows, covered)
+	}
 	rows := []RouteJSON{}
-	for _, sum := range s.history.Summaries(window, s.now()) {
+	for _, sum := range Summarize(windows, covered) {
 		if (service != "" && sum.Service != service) || (env != "" && sum.Environment != env) {
 			continue
 		}
@@ -137,7 +157,22 @@ func (s *Server) apiRoutes(w http.ResponseWriter, r *http.Request) {
 			CatchAll:     isCatchAll(sum.Route),
 		})
 	}
-	writeJSON(w, map[string]any{"window": name, "routes": rows})
+	body := map[string]any{"window": name, "scope": "replica", "instance": s.instance, "fleet": s.peers.enabled(), "routes": rows}
+	if scope == "fleet" {
+		body["scope"], body["peers"] = "fleet", peers
+	}
+	writeJSON(w, body)
+}
+
+// apiSketches serves this replica's routes over a window as mergeable sketches, for its peers' fleet view.
+func (s *Server) apiSketches(w http.ResponseWriter, r *http.Request) {
+	window, name, err := parseWindow(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	routes, covered := s.history.Windows(window, s.now())
+	writeJSON(w, encodeWindows(s.instance, name, routes, covered))
 }
 
 // isCatchAll reports a placeholder route ({unmatched}, {overflow}): real routes start with "/".
