@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,8 @@ var dummyEnv = []string{
 	"DD_API_KEY=dummy-key-for-validation", "DD_HOSTNAME=validation-host",
 	"OTLP_TLS_CERT_FILE=/nonexistent/cert.pem", "OTLP_TLS_KEY_FILE=/nonexistent/key.pem",
 	"OTLP_BEARER_TOKEN=dummy-token", "OTELCOL_APM_QUEUE_DIR=/nonexistent/queue", "AWS_EC2_METADATA_DISABLED=true",
+	`GATEWAY_RESOLVER={static: {hostnames: ["127.0.0.1:4317", "127.0.0.1:5317"]}}`, "GATEWAY_CA_FILE=/nonexistent/ca.pem",
+	"GATEWAY_BEARER_TOKEN=dummy-token", `DASHBOARD_PEERS=["127.0.0.1:8891", "127.0.0.1:8892"]`,
 }
 
 func validate(t *testing.T, env []string, configs ...string) (string, error) {
@@ -38,9 +41,16 @@ func TestShippedConfigsValidate(t *testing.T) {
 	for _, env := range []string{"development", "staging", "production", "gateway"} {
 		cases[env] = []string{base, harness.ConfigPath("environments/" + env + ".yaml")}
 	}
+	// The load balancer runs on its own; with a DNS resolver as in deploy/kubernetes too.
+	cases["loadbalancer"] = []string{harness.ConfigPath("environments/loadbalancer.yaml")}
+	cases["loadbalancer-dns"] = cases["loadbalancer"]
 	for name, configs := range cases {
 		t.Run(name, func(t *testing.T) {
-			if out, err := validate(t, dummyEnv, configs...); err != nil {
+			env := dummyEnv
+			if name == "loadbalancer-dns" {
+				env = append(slices.Clone(dummyEnv), `GATEWAY_RESOLVER={dns: {hostname: otelcol-apm-gateway-headless, port: "4317"}}`)
+			}
+			if out, err := validate(t, env, configs...); err != nil {
 				t.Fatalf("validate %v: %v\n%s", configs, err, out)
 			}
 		})
@@ -91,7 +101,7 @@ func TestComponentsListsEveryComponent(t *testing.T) {
 		"memory_limiter", "batch", "resource", "transform", "filter", "tail_sampling", "routelatency",
 		"otlp_grpc", "otlp_http", "debug", "datadog", "file", "prometheus", "loadbalancing",
 		"routing", "span_metrics",
-		"health_check", "pprof", "file_storage", "bearertokenauth",
+		"health_check", "pprof", "file_storage", "checked_file_storage", "bearertokenauth",
 	} {
 		if !bytes.Contains(out, []byte("name: "+name+"\n")) {
 			t.Errorf("components does not list %q", name)

@@ -205,6 +205,9 @@ func (d *DashboardConfig) validate() error {
 	if _, port, err := net.SplitHostPort(d.PeersDNS); d.PeersDNS != "" && (err != nil || port == "") {
 		errs = append(errs, fmt.Errorf("dashboard.peers_dns: %q is not name:port", d.PeersDNS))
 	}
+	if !loopback(d.Endpoint) && d.BearerToken == "" {
+		errs = append(errs, fmt.Errorf("dashboard.endpoint: %q is reachable from other machines; set dashboard.bearer_token (DASHBOARD_BEARER_TOKEN in config.yaml), or listen on localhost", d.Endpoint))
+	}
 	if d.JaegerUIURL != "" {
 		if u, err := url.Parse(d.JaegerUIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			errs = append(errs, fmt.Errorf("dashboard.jaeger_ui_url: %q is not an http(s) URL", d.JaegerUIURL))
@@ -215,3 +218,16 @@ func (d *DashboardConfig) validate() error {
 
 // reservedDimensions are written on every series already.
 var reservedDimensions = []string{semconv.ServiceName, semconv.DeploymentEnvironmentName, semconv.HTTPRequestMethod, semconv.HTTPRoute, semconv.HTTPResponseStatusCode, semconv.HTTPResponseStatusClass}
+
+// loopback reports an endpoint only this machine reaches: localhost or a loopback address.
+func loopback(endpoint string) bool {
+	host, _, err := net.SplitHostPort(endpoint)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

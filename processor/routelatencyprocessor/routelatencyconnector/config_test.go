@@ -47,7 +47,8 @@ func TestLoadConfig(t *testing.T) {
 	full.CollectorInstanceID = false
 	full.MaxDuration = 5 * time.Minute
 	full.Exemplars = ExemplarsConfig{MaxPerDataPoint: 5}
-	full.Dashboard = DashboardConfig{Endpoint: "localhost:9999", JaegerUIURL: "http://localhost:16686", BearerToken: "s3cret", Slice: time.Minute, History: 2 * time.Hour, MaxRoutes: 50}
+	full.Dashboard = DashboardConfig{Endpoint: "localhost:9999", JaegerUIURL: "http://localhost:16686", BearerToken: "s3cret", Slice: time.Minute, History: 2 * time.Hour, MaxRoutes: 50,
+		Peers: []string{"10.0.0.2:8890", "10.0.0.3:8890"}, PeersDNS: "otelcol-apm-gateway.observability.svc:8890"}
 
 	for _, tc := range []struct {
 		id      string
@@ -59,6 +60,8 @@ func TestLoadConfig(t *testing.T) {
 		{id: "routelatency/invalid", invalid: []string{
 			"routes.openapi[0].file: testdata/does-not-exist.json", "routes.unmatched", "status_code", "histogram.type",
 			"aggregation_temporality", "flush_interval", "max_series", "exemplars.max_per_data_point",
+			`dashboard.endpoint: "0.0.0.0:8890" is reachable from other machines`, `dashboard.peers[0]: "replica-b"`,
+			`dashboard.peers_dns: "gateways"`,
 		}},
 	} {
 		t.Run(tc.id, func(t *testing.T) {
