@@ -110,12 +110,14 @@ e2e: $(BIN) $(SHOPAPI) $(JAEGER)
 		go test -count=1 -timeout 20m ./e2e/ ./e2e/ddintake/ ./e2e/harness/
 
 ## faults: the hardened gateway under kill -9, a 60 s backend outage, 60 s of 10x overload, bad input, wrong
-## credentials, a search for its secrets, kill -9 with tail sampling and a sampling burst (about 7 minutes); prints
-## each scenario's FIGURES (docs/reliability.md).
+## credentials, a search for its secrets, kill -9 with tail sampling, a sampling burst, a corrupted queue file, a full
+## disk, and a fleet (load balancer + 3 replicas, one killed) scraped by a real Prometheus (about 9 minutes); prints
+## each scenario's FIGURES (docs/reliability.md, docs/scaling.md).
 FAULTS_RUN ?= TestFault
-faults: $(BIN)
+faults: $(BIN) $(SHOPAPI)
 	@mkdir -p .cache
-	OTELCOL_APM_BIN=$(CURDIR)/$(BIN) SOAK_DURATION=$(SOAK_DURATION) go test -count=1 -timeout 20m -v -run '$(FAULTS_RUN)' ./e2e/faults/ 2>&1 \
+	command -v prometheus >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus; }
+	OTELCOL_APM_BIN=$(CURDIR)/$(BIN) SHOPAPI_BIN=$(CURDIR)/$(SHOPAPI) SOAK_DURATION=$(SOAK_DURATION) go test -count=1 -timeout 20m -v -run '$(FAULTS_RUN)' ./e2e/faults/ 2>&1 \
 		| tee .cache/faults.log | grep -aE '^(FIGURES|--- |ok|FAIL|panic)|_test.go:[0-9]+: [^F]' \
 		|| { echo "make faults failed; the whole output (collector logs included) is in .cache/faults.log"; exit 1; }
 
@@ -127,9 +129,10 @@ soak: $(BIN)
 	OTELCOL_APM_BIN=$(CURDIR)/$(BIN) SOAK_DURATION=$(SOAK_DURATION) SOAK_OUT=$(CURDIR)/docs \
 		go test -count=1 -timeout 0 -v -run '^TestSoak$$' ./e2e/faults/ 2>&1 | grep -aE '^(FIGURES|--- |ok|FAIL|panic)|_test.go:[0-9]+: [^F]'
 
-## faults-fast: scenarios 4-6 (bad input, auth, secrets) and a 60 s soak, part of make test.
+## faults-fast: scenarios 4-6 (bad input, auth, secrets), 9 (corrupted queue), 11 (fleet) and a 60 s soak, part of
+## make test (about 3 minutes).
 faults-fast:
-	$(MAKE) faults FAULTS_RUN='TestFault[456]|TestSoak' SOAK_DURATION=60s
+	$(MAKE) faults FAULTS_RUN='TestFault([456]|9|11)|TestSoak' SOAK_DURATION=60s
 
 
 ## browser: the route dashboard driven in headless Chromium (installed from Debian when missing); screenshots in

@@ -21,15 +21,21 @@ import (
 // shipped file) pointed at sink, Datadog at a closed loopback port, and extra environment (queue size, memory).
 func startGateway(t *testing.T, sink *seqSink, env ...string) *harness.Collector {
 	t.Helper()
+	col := newGateway(t, sink, harness.NewCredentials(t), env...)
+	col.Start(t)
+	return col
+}
+
+// newGateway prepares a gateway as startGateway does, with the given credentials, without starting it.
+func newGateway(t *testing.T, sink *seqSink, creds *harness.Credentials, env ...string) *harness.Collector {
+	t.Helper()
 	configs := []string{harness.ConfigPath("config.yaml"), harness.ConfigPath("environments/gateway.yaml"),
 		harness.ConfigPath("e2e/testdata/datadog-intake.yaml")}
-	col := harness.NewCollector(t, configs, harness.NewCredentials(t), append([]string{
+	return harness.NewCollector(t, configs, creds, append([]string{
 		"JAEGER_OTLP_ENDPOINT=" + sink.Addr,
 		"DD_API_KEY=faults-dd-key",
 		"DD_INTAKE_URL=http://" + harness.Addr(t), // a closed loopback port: nothing of this suite leaves the machine
 	}, env...)...)
-	col.Start(t)
-	return col
 }
 
 // memory reads the process's current and peak resident set (MiB) from /proc.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"net"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -28,8 +29,11 @@ type seqSink struct {
 	seen     map[uint64]uint32
 	other    int // spans without a load sequence number (bad-input probes)
 	lastSpan map[string]ptraceSpanInfo
-	server   *grpc.Server
-	capMu    sync.Mutex
+	// durations holds every distinct server span's duration (seconds) by "service route", for exact percentiles.
+	durations map[string][]float64
+	spanSeen  map[[24]byte]bool
+	server    *grpc.Server
+	capMu     sync.Mutex
 	ptraceotlp.UnimplementedGRPCServer
 }
 
@@ -41,7 +45,8 @@ type ptraceSpanInfo struct {
 
 func startSeqSink(t testing.TB, spansPerSecond int) *seqSink {
 	t.Helper()
-	s := &seqSink{t: t, cap: spansPerSecond, seen: map[uint64]uint32{}, lastSpan: map[string]ptraceSpanInfo{}}
+	s := &seqSink{t: t, cap: spansPerSecond, seen: map[uint64]uint32{}, lastSpan: map[string]ptraceSpanInfo{},
+		durations: map[string][]float64{}, spanSeen: map[[24]byte]bool{}}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -104,12 +109,24 @@ func (s *seqSink) Export(_ context.Context, req ptraceotlp.ExportRequest) (ptrac
 	}
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
+		service, _ := rss.At(i).Resource().Attributes().Get("service.name")
 		sss := rss.At(i).ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			spans := sss.At(j).Spans()
 			for k := 0; k < spans.Len(); k++ {
 				span := spans.At(k)
 				tid := span.TraceID()
+				if route, ok := span.Attributes().Get("http.route"); ok {
+					var id [24]byte
+					sid := span.SpanID()
+					copy(id[:16], tid[:])
+					copy(id[16:], sid[:])
+					if !s.spanSeen[id] {
+						s.spanSeen[id] = true
+						key := service.Str() + " " + route.Str()
+						s.durations[key] = append(s.durations[key], span.EndTimestamp().AsTime().Sub(span.StartTimestamp().AsTime()).Seconds())
+					}
+				}
 				if [8]byte(tid[:8]) == loadTraceMark {
 					id := span.SpanID()
 					s.seen[binary.BigEndian.Uint64(id[:])]++
@@ -150,4 +167,13 @@ func (s *seqSink) probe(traceID [16]byte) (ptraceSpanInfo, bool) {
 	defer s.mu.Unlock()
 	info, ok := s.lastSpan[string(traceID[:])]
 	return info, ok
+}
+
+// routeDurations returns the distinct spans' durations (seconds) of a service's route, sorted.
+func (s *seqSink) routeDurations(service, route string) []float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := slices.Clone(s.durations[service+" "+route])
+	slices.Sort(d)
+	return d
 }

@@ -33,7 +33,7 @@ func Binary(t testing.TB) string {
 // for the hardened configurations: its receivers then take TLS and a bearer token only.
 type Collector struct {
 	*Process
-	OTLPGRPC, OTLPHTTP, Health, RouteMetrics, Telemetry, Pprof string
+	OTLPGRPC, OTLPHTTP, Health, RouteMetrics, Telemetry, Pprof, Dashboard string
 	DataDir                                                    string
 	Creds                                                      *Credentials
 	args, env                                                  []string
@@ -63,7 +63,7 @@ func StartSecureCollector(t testing.TB, configs []string, env ...string) *Collec
 func NewCollector(t testing.TB, configs []string, creds *Credentials, env ...string) *Collector {
 	t.Helper()
 	c := &Collector{
-		OTLPGRPC: Addr(t), OTLPHTTP: Addr(t), Health: Addr(t), RouteMetrics: Addr(t), Pprof: Addr(t),
+		OTLPGRPC: Addr(t), OTLPHTTP: Addr(t), Health: Addr(t), RouteMetrics: Addr(t), Pprof: Addr(t), Dashboard: Addr(t),
 		Telemetry: fmt.Sprint(FreePort(t)), DataDir: t.TempDir(), Creds: creds,
 	}
 	for _, cfg := range configs {
@@ -78,7 +78,7 @@ func NewCollector(t testing.TB, configs []string, creds *Credentials, env ...str
 		"OTELCOL_APM_DATA_DIR=" + c.DataDir,
 		"OTELCOL_APM_QUEUE_DIR=" + filepath.Join(c.DataDir, "queue"),
 		"ROUTE_METRICS_FLUSH_INTERVAL=1s",
-		"DASHBOARD_ENDPOINT=" + Addr(t),
+		"DASHBOARD_ENDPOINT=" + c.Dashboard,
 		"PPROF_ENDPOINT=" + c.Pprof,
 		// The datadog exporter's hostname chain builds an AWS client that asks the EC2 metadata service at a
 		// link-local address, hostname set or not: nothing of the suites may leave loopback.
@@ -90,6 +90,9 @@ func NewCollector(t testing.TB, configs []string, creds *Credentials, env ...str
 	c.env = append(c.env, env...)
 	return c
 }
+
+// Setenv adds NAME=value to the environment of the next Start (a later value of a name wins).
+func (c *Collector) Setenv(kv string) { c.env = append(c.env, kv) }
 
 // Start runs the process (again, after a Kill: same ports, same data directory) and waits for health.
 func (c *Collector) Start(t testing.TB) {

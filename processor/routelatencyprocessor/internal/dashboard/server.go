@@ -21,7 +21,7 @@ import (
 //go:embed templates/*.html
 var templates embed.FS
 
-var pages = template.Must(template.New("").Funcs(template.FuncMap{"ms": millis}).ParseFS(templates, "templates/*.html"))
+var pages = template.Must(template.New("").ParseFS(templates, "templates/*.html"))
 
 // Windows are the periods the page offers; the API takes any of them.
 var Windows = []string{"1m", "5m", "15m", "1h"}
@@ -236,7 +236,9 @@ func (s *Server) jaegerURL(k RouteKey, p99 float64) string {
 	return s.jaegerUI + "/search?" + q.Encode()
 }
 
-func millis(seconds float64) float64 { return math.Round(seconds*1e6) / 1e3 }
+// millis converts to milliseconds, unrounded: a sub-millisecond route keeps the sketch's 1 % in the API (the page
+// rounds for display).
+func millis(seconds float64) float64 { return seconds * 1e3 }
 
 func (s *Server) page(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
