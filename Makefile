@@ -19,7 +19,7 @@ export GONOSUMDB  := github.com/DataDog,github.com/open-telemetry/opentelemetry-
 export GOTOOLCHAIN := local
 export CGO_ENABLED := 0
 
-.PHONY: help generate check-generated mdatagen build run test unit bench-guard validate e2e faults faults-fast soak browser fuzz bench bench-smoke bench-component bench-compare jaeger demo image openapi-testdata clean
+.PHONY: help generate check-generated mdatagen build run test unit bench-guard validate manifests image-test e2e faults faults-fast soak browser fuzz bench bench-smoke bench-component bench-compare jaeger demo image openapi-testdata clean
 
 help:
 	@echo "make run     build bin/otelcol-apm and run it with config.yaml"
@@ -52,7 +52,7 @@ run: $(BIN)
 	$(BIN) --config config.yaml
 
 ## test: what CI runs, fastest first.
-test: check-generated unit bench-guard fuzz build validate bench-smoke e2e faults-fast browser
+test: check-generated unit bench-guard fuzz build validate manifests bench-smoke e2e image-test faults-fast browser
 
 unit:
 	cd $(COMPONENT_DIR) && go vet ./... && CGO_ENABLED=1 go test -race -count=1 ./...
@@ -101,6 +101,11 @@ bench-component:
 ## validate: every shipped configuration, with dummy values for the variables it needs.
 validate: $(BIN)
 	OTELCOL_APM_BIN=$(CURDIR)/$(BIN) go test -count=1 -run TestShippedConfigs ./e2e/...
+
+## manifests: kustomize builds deploy/kubernetes and every resource decodes strictly into its Kubernetes API type;
+## containers set every variable their configurations require.
+manifests:
+	cd deploy/kubernetes && go vet ./... && go test -count=1 ./...
 
 ## e2e: real collector, real Jaeger, the Datadog intake, a real Prometheus (Debian's package, installed when
 ## missing) and the example service, all on loopback.
