@@ -171,8 +171,14 @@ bin/trafficmix: $(shell find examples -name '*.go' -o -name go.mod)
 
 ## image: the container image (needs buildah, or docker on a machine that has an engine).
 image: $(BIN)
+	command -v buildah >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq buildah; }
 	mkdir -p bin/image-data && cp /etc/ssl/certs/ca-certificates.crt bin/ca-certificates.crt
 	buildah --storage-driver vfs bud --isolation chroot -t otelcol-apm:$$($(BIN) --version | cut -d' ' -f3) .
+
+## image-test: builds the image and runs it (buildah, installed from Debian when missing): components, refusal of
+## an untokened dashboard on all interfaces, health, route metrics and dashboard reachable, the load balancer overlay.
+image-test: image
+	OTELCOL_APM_IMAGE=localhost/otelcol-apm:$$($(BIN) --version | cut -d' ' -f3) go test -count=1 -v -run '^TestImage$$' ./e2e/ 2>&1 | grep -v '^=== RUN'
 
 ## openapi-testdata: the OpenAPI document FastAPI serves for examples/fastapi/shop.py (Debian's python3-fastapi,
 ## installed when missing), written where the route tests read it.
