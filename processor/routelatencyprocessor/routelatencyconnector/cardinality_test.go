@@ -3,6 +3,7 @@ package routelatencyconnector
 import (
 	"context"
 	"fmt"
+	"math"
 	"runtime"
 	"testing"
 	"time"
@@ -64,4 +65,42 @@ func heapInUse() uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapInuse
+}
+
+// TestMemoryPerSeries measures what one series holds (docs/scaling.md sizes replicas from it): 5,000 declared routes
+// over 50 services, each with latencies spread over 1 ms..10 s so that its sketch and histogram fill as in
+// production, two status codes each.
+func TestMemoryPerSeries(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fills 10,000 series")
+	}
+	tc := newTestConnector(t, func(c *Config) { c.MaxSeries = 20000 })
+	heapBefore := heapInUse()
+	end := pcommon.NewTimestampFromTime(t0)
+	for svc := range 50 {
+		td := ptrace.NewTraces()
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", fmt.Sprintf("svc-%d", svc))
+		spans := rs.ScopeSpans().AppendEmpty().Spans()
+		for r := range 100 {
+			for i := range 200 {
+				s := spans.AppendEmpty()
+				s.SetKind(ptrace.SpanKindServer)
+				s.SetName("GET")
+				d := time.Duration(math.Exp(float64(i)/200*math.Log(1e4))) * time.Millisecond // 1 ms .. 10 s
+				s.SetStartTimestamp(end - pcommon.NewTimestampFromTime(t0.Add(d)) + pcommon.NewTimestampFromTime(t0))
+				s.SetEndTimestamp(end)
+				s.Attributes().PutStr("http.request.method", "GET")
+				s.Attributes().PutStr("http.route", fmt.Sprintf("/r%d/{id}", r))
+				s.Attributes().PutInt("http.response.status_code", int64(200+300*(i%2)))
+			}
+		}
+		require.NoError(t, tc.ConsumeTraces(context.Background(), td))
+	}
+	heapAfter := heapInUse()
+	series := tc.store.Len()
+	perSeries := float64(int64(heapAfter)-int64(heapBefore)) / float64(series)
+	t.Logf("series %d, heap %.1f MiB, %.1f KiB per series", series, float64(heapAfter-heapBefore)/(1<<20), perSeries/1024)
+	assert.Equal(t, 10000, series)
+	assert.Less(t, perSeries, 64.0*1024, "a series holds more than 64 KiB")
 }
