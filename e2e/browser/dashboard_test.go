@@ -33,12 +33,14 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// route is one route of the known mix: its requests' latencies and how many of them fail. Spans carry only the
-// raw path; template is the route the collector must resolve it to.
+// route is one route of the known mix: its requests' latencies and how many fail. Declared routes carry
+// http.route; the others only a raw path.
 type route struct {
-	method, template, path string
-	latencies              []time.Duration
-	errors                 int
+	service, method, template, path string
+	declared                        bool
+	status                          int
+	latencies                       []time.Duration
+	errors                          int
 }
 
 func knownMix() []route {
@@ -51,21 +53,28 @@ func knownMix() []route {
 		return out
 	}
 	return []route{
-		{"GET", "/items/{id}", "/items/%d", lognormal(1200, 0.030, 0.6), 36},
-		{"POST", "/checkout", "/checkout", lognormal(300, 0.180, 0.4), 45},
-		{"GET", "/reports/{id}", "/reports/%d", lognormal(60, 0.900, 0.3), 0},
+		{"shop", "GET", "/items/{id}", "/items/%d", true, 200, lognormal(1200, 0.030, 0.6), 36},
+		{"shop", "POST", "/checkout", "/checkout", true, 200, lognormal(300, 0.180, 0.4), 45},
+		{"shop", "GET", "/reports/{id}", "/reports/%d", true, 200, lognormal(60, 0.900, 0.3), 0},
+		{"shop", "GET", "/healthz", "/healthz", true, 200, lognormal(240, 0.0004, 0.3), 0}, // sub-millisecond
+		// A scanner: 404s without a route, of a service that declares its routes.
+		{"shop", "GET", "{unmatched}", "/wp-admin/%d.php", false, 404, lognormal(90, 0.002, 0.2), 0},
+		// One request on an old raw path: a guessed route with one hit.
+		{"shop", "GET", "/legacy/{id}/export", "/legacy/%d/export", false, 200, lognormal(1, 0.05, 0.1), 0},
+		{"catalog", "GET", "/products/{id}", "/products/%d", true, 200, lognormal(400, 0.012, 0.5), 4},
 	}
 }
 
-// otlpJSON encodes the mix as one OTLP/HTTP JSON request of service "shop" in "development", with raw paths only.
-func otlpJSON(mix []route) []byte {
+// otlpJSON encodes the spans [from, to) of every route of the mix as one OTLP/HTTP JSON request; traceIDs gets
+// each span's trace id by service and route.
+func otlpJSON(mix []route, part, parts int, traceIDs map[string][]string) []byte {
 	end := time.Now()
-	var spans []map[string]any
-	n := 0
-	for _, r := range mix {
-		for i, d := range r.latencies {
-			n++
-			status := 200
+	byService := map[string][]map[string]any{}
+	for ri, r := range mix {
+		from, to := len(r.latencies)*part/parts, len(r.latencies)*(part+1)/parts
+		for i := from; i < to; i++ {
+			d := r.latencies[i]
+			status := r.status
 			if i < r.errors {
 				status = 500
 			}
@@ -78,24 +87,35 @@ func otlpJSON(mix []route) []byte {
 				{"key": "url.path", "value": map[string]any{"stringValue": path}},
 				{"key": "http.response.status_code", "value": map[string]any{"intValue": strconv.Itoa(status)}},
 			}
+			name := r.method + " " + path
+			if r.declared {
+				attrs = append(attrs, map[string]any{"key": "http.route", "value": map[string]any{"stringValue": r.template}})
+				name = r.method + " " + r.template
+			}
+			traceID := fmt.Sprintf("%08x%08x%016x", ri+1, part+1, i+1)
+			traceIDs[r.service+" "+r.template] = append(traceIDs[r.service+" "+r.template], traceID)
 			span := map[string]any{
-				"traceId": fmt.Sprintf("%032x", n), "spanId": fmt.Sprintf("%016x", n), "name": r.method + " " + path, "kind": 2,
+				"traceId": traceID, "spanId": fmt.Sprintf("%016x", i+1), "name": name, "kind": 2,
 				"startTimeUnixNano": strconv.FormatInt(end.Add(-d).UnixNano(), 10), "endTimeUnixNano": strconv.FormatInt(end.UnixNano(), 10),
 				"attributes": attrs,
 			}
 			if status >= 500 {
 				span["status"] = map[string]any{"code": 2}
 			}
-			spans = append(spans, span)
+			byService[r.service] = append(byService[r.service], span)
 		}
 	}
-	body, _ := json.Marshal(map[string]any{"resourceSpans": []any{map[string]any{
-		"resource": map[string]any{"attributes": []any{
-			map[string]any{"key": "service.name", "value": map[string]any{"stringValue": "shop"}},
-			map[string]any{"key": "deployment.environment.name", "value": map[string]any{"stringValue": "development"}},
-		}},
-		"scopeSpans": []any{map[string]any{"spans": spans}},
-	}}})
+	var resourceSpans []any
+	for service, spans := range byService {
+		resourceSpans = append(resourceSpans, map[string]any{
+			"resource": map[string]any{"attributes": []any{
+				map[string]any{"key": "service.name", "value": map[string]any{"stringValue": service}},
+				map[string]any{"key": "deployment.environment.name", "value": map[string]any{"stringValue": "development"}},
+			}},
+			"scopeSpans": []any{map[string]any{"spans": spans}},
+		})
+	}
+	body, _ := json.Marshal(map[string]any{"resourceSpans": resourceSpans})
 	return body
 }
 
@@ -116,7 +136,7 @@ func startCollector(t *testing.T) (otlpHTTP, dashboard string) {
 	cmd.Env = append(os.Environ(),
 		"OTLP_GRPC_ENDPOINT="+freeAddr(t), "OTLP_HTTP_ENDPOINT="+otlpHTTP, "HEALTH_CHECK_ENDPOINT="+health,
 		"ROUTE_METRICS_ENDPOINT="+freeAddr(t), "TELEMETRY_METRICS_PORT="+strings.Split(freeAddr(t), ":")[1],
-		"OTELCOL_APM_DATA_DIR="+t.TempDir(), "ROUTE_METRICS_FLUSH_INTERVAL=1s",
+		"OTELCOL_APM_DATA_DIR="+t.TempDir(), "ROUTE_METRICS_FLUSH_INTERVAL=1s", "DASHBOARD_SLICE=3s",
 		"DASHBOARD_ENDPOINT="+dashboard, "JAEGER_UI_URL=http://127.0.0.1:16686",
 	)
 	var out bytes.Buffer
@@ -153,184 +173,319 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-type apiRoute struct {
-	Method, Route    string
-	Requests, Errors int
-	ErrorRate        float64 `json:"error_rate"`
-	P99Ms            float64 `json:"p99_ms"`
-	JaegerURL        string  `json:"jaeger_url"`
+func getJSON(t *testing.T, u string, v any) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("%s: %s", u, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatal(err)
+	}
 }
+
+type apiRoute struct {
+	Service, Method, Route string
+	Requests, Errors       int
+	P99Ms                  float64 `json:"p99_ms"`
+	Impact                 float64
+	Junk                   bool
+	JaegerURL              string `json:"jaeger_url"`
+}
+
+type apiSeries struct {
+	Points  []map[string]any `json:"points"`
+	Summary struct {
+		Requests int                `json:"requests"`
+		P99Ms    float64            `json:"p99_ms"`
+		Status   map[string]float64 `json:"status"`
+	} `json:"summary"`
+	Distribution []struct {
+		Count int `json:"count"`
+	} `json:"distribution"`
+	Slowest []struct {
+		TraceID   string `json:"trace_id"`
+		JaegerURL string `json:"jaeger_url"`
+	} `json:"slowest"`
+	JaegerURL string `json:"jaeger_url"`
+}
+
+// browser opens headless Chromium at a width.
+func browser(t *testing.T, width int) (context.Context, func()) {
+	ctx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath(t)), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.WindowSize(width, 1000))...)
+	ctx, cancelCtx := chromedp.NewContext(ctx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	return ctx, func() { cancelTimeout(); cancelCtx(); cancelAlloc() }
+}
+
+func eval[T any](t *testing.T, ctx context.Context, js string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
+	if err != nil {
+		t.Fatalf("%s: %v", js, err)
+	}
+	return v
+}
+
+func do(t *testing.T, ctx context.Context, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// chartCheckJS returns, for the chart in container, every drawn element whose position disagrees with its own
+// value under the chart's scale (bars: height; points: cy), as strings; [] when the drawing is faithful.
+const chartCheckJS = `(sel) => {
+  const svg = document.querySelector(sel + " svg.chart");
+  if (!svg) return ["no chart in " + sel];
+  const top = +svg.dataset.plotTop, h = +svg.dataset.plotHeight, ymax = +svg.dataset.ymax, bad = [];
+  for (const r of svg.querySelectorAll("rect.bar, rect.bucket")) {
+    const v = +(r.dataset.value ?? r.dataset.count), want = h * v / ymax;
+    if (Math.abs(+r.getAttribute("height") - want) > 0.6) bad.push("bar " + v + " height " + r.getAttribute("height") + " want " + want);
+  }
+  for (const c of svg.querySelectorAll("circle.pt")) {
+    const v = +c.dataset.value, want = top + h * (1 - v / ymax);
+    if (Math.abs(+c.getAttribute("cy") - want) > 0.6) bad.push("point " + v + " cy " + c.getAttribute("cy") + " want " + want);
+  }
+  return bad;
+}`
+
+// drawn collects a chart's elements' values by slice and series: {slice: {series: value}}.
+const drawnJS = `(sel) => {
+  const out = {};
+  for (const e of document.querySelectorAll(sel + " svg.chart [data-slice]")) {
+    (out[e.dataset.slice] ||= {})[e.dataset.series] = +e.dataset.value;
+  }
+  return out;
+}`
 
 func TestDashboardInChromium(t *testing.T) {
 	otlpHTTP, dash := startCollector(t)
 	mix := knownMix()
-	resp, err := http.Post("http://"+otlpHTTP+"/v1/traces", "application/json", bytes.NewReader(otlpJSON(mix)))
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("OTLP/HTTP export: %v %v", err, resp)
+	traceIDs := map[string][]string{}
+	// Four batches 3.5 s apart: the page has several slices (3 s each) to draw.
+	const parts = 4
+	for part := range parts {
+		resp, err := http.Post("http://"+otlpHTTP+"/v1/traces", "application/json", bytes.NewReader(otlpJSON(mix, part, parts, traceIDs)))
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("OTLP/HTTP export: %v %v", err, resp)
+		}
+		resp.Body.Close()
+		if part < parts-1 {
+			time.Sleep(3500 * time.Millisecond)
+		}
 	}
-	resp.Body.Close()
-
-	// The JSON API the page uses: wait until every request is in.
+	total := 0
+	for _, r := range mix {
+		total += len(r.latencies)
+	}
 	var routes []apiRoute
 	waitFor(t, 20*time.Second, "all requests in /api/routes", func() bool {
-		resp, err := http.Get("http://" + dash + "/api/routes?window=5m")
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
 		var body struct{ Routes []apiRoute }
-		if json.NewDecoder(resp.Body).Decode(&body) != nil {
-			return false
-		}
+		getJSON(t, "http://"+dash+"/api/routes?window=1m", &body)
 		routes = body.Routes
-		total := 0
+		n := 0
 		for _, r := range routes {
-			total += r.Requests
+			n += r.Requests
 		}
-		return total == 1560
+		return n == total
 	})
 
-	ctx, cancel := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath(t)), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.WindowSize(1400, 900))...)
-	defer cancel()
-	ctx, cancel = chromedp.NewContext(ctx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
+	for _, width := range []int{1400, 700} {
+		t.Run(fmt.Sprintf("%dpx", width), func(t *testing.T) {
+			ctx, cancel := browser(t, width)
+			defer cancel()
+			checkOverview(t, ctx, dash, mix, width)
+			checkRoutePage(t, ctx, dash, mix, traceIDs, width)
+		})
+	}
+}
 
-	do := func(actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatal(err)
+func checkOverview(t *testing.T, ctx context.Context, dash string, mix []route, width int) {
+	do(t, ctx, chromedp.Navigate("http://"+dash+"/?window=1m&service=shop"), chromedp.WaitVisible(`#routes-main tr`),
+		chromedp.WaitVisible(`#latency-chart svg`))
+
+	// Every bar and point against /api/series.
+	var series apiSeries
+	getJSON(t, "http://"+dash+"/api/series?window=1m&service=shop", &series)
+	if len(series.Points) < 2 {
+		t.Fatalf("want several slices, API has %d", len(series.Points))
+	}
+	bars := eval[map[string]map[string]float64](t, ctx, "("+drawnJS+`)("#requests-chart")`)
+	lines := eval[map[string]map[string]float64](t, ctx, "("+drawnJS+`)("#latency-chart")`)
+	for _, p := range series.Points {
+		start := p["start"].(string)
+		requests, errors := p["requests"].(float64), p["errors"].(float64)
+		b := bars[start]
+		if b["ok"]+b["errors"] != requests || b["errors"] != errors {
+			t.Errorf("slice %s: bars %v, API %v requests %v errors", start, b, requests, errors)
+		}
+		for _, q := range []string{"p50", "p95", "p99"} {
+			if got, want := lines[start][q], p[q+"_ms"].(float64); math.Abs(got-want) > 1e-9*want {
+				t.Errorf("slice %s: %s drawn at %v, API %v", start, q, got, want)
+			}
 		}
 	}
-	tableRows := func() []string {
-		t.Helper()
-		rows, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#routes tbody tr")].map(tr => [...tr.cells].map(td => td.textContent).join("|"))`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return rows
+	if len(bars) != len(series.Points) || len(lines) != len(series.Points) {
+		t.Errorf("drawn %d bar slices and %d point slices, API %d slices", len(bars), len(lines), len(series.Points))
 	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(sel))
-		if err != nil {
-			t.Fatal(err)
+	for _, chart := range []string{"#requests-chart", "#latency-chart"} {
+		if bad := eval[[]string](t, ctx, "("+chartCheckJS+`)("`+chart+`")`); len(bad) > 0 {
+			t.Errorf("%s drawn off its scale: %v", chart, bad)
 		}
-		return s
 	}
 
-	do(chromedp.Navigate("http://"+dash+"/"), chromedp.WaitVisible(`#routes tbody tr:nth-child(3)`))
-	rowsText := tableRows()
-	t.Logf("table rows:\n%s", strings.Join(rowsText, "\n"))
-
-	// Expected routes, counts, error rates and p99 (within 1% of the exact value).
-	want := map[string]route{}
+	// The table: declared routes by impact, the junk below, hidden until asked for; p99 within 1 % of exact.
+	main := eval[[]string](t, ctx, `[...document.querySelectorAll("#routes-main tr")].map(tr => tr.dataset.route)`)
+	wantMain := []string{}
+	for _, r := range sortedByImpact(t, dash) {
+		if !r.Junk {
+			wantMain = append(wantMain, r.Method+" "+r.Route)
+		}
+	}
+	if !slices.Equal(main, wantMain) {
+		t.Errorf("declared rows %v, want by impact %v", main, wantMain)
+	}
+	if eval[bool](t, ctx, `!document.getElementById("routes-junk").hidden`) {
+		t.Error("junk rows shown before they were asked for")
+	}
+	do(t, ctx, chromedp.Click(`#junk-toggle`), chromedp.WaitVisible(`#routes-junk tr`))
+	junk := eval[[]string](t, ctx, `[...document.querySelectorAll("#routes-junk tr")].map(tr => tr.dataset.route)`)
+	slices.Sort(junk)
+	if !slices.Equal(junk, []string{"GET /legacy/{id}/export", "GET {unmatched}"}) {
+		t.Errorf("junk rows %v", junk)
+	}
+	if !eval[bool](t, ctx, `(() => { const rows = [...document.querySelectorAll("#routes tbody tr[data-route]")];
+	  const firstJunk = rows.findIndex(r => r.classList.contains("junk"));
+	  return firstJunk > 0 && rows.slice(firstJunk).every(r => r.classList.contains("junk")); })()`) {
+		t.Error("a junk row sits above a declared route")
+	}
 	for _, r := range mix {
-		want[r.method+" "+r.template] = r
-	}
-	if len(rowsText) != len(mix) {
-		t.Fatalf("table has %d rows, want %d", len(rowsText), len(mix))
-	}
-	for _, row := range rowsText {
-		c := strings.Split(row, "|") // service|env|method|route|rpm|requests|errors|rate|p50|p95|p99|max|traces
-		r, ok := want[c[2]+" "+c[3]]
-		if !ok {
-			t.Errorf("unexpected route row %q", row)
+		if !r.declared || r.service != "shop" {
 			continue
 		}
-		if c[0] != "shop" || c[1] != "development" {
-			t.Errorf("row %q: service/environment", row)
-		}
-		if c[5] != strconv.Itoa(len(r.latencies)) || c[6] != strconv.Itoa(r.errors) {
-			t.Errorf("row %q: requests/errors, want %d/%d", row, len(r.latencies), r.errors)
-		}
-		if wantRate := fmt.Sprintf("%.1f%%", 100*float64(r.errors)/float64(len(r.latencies))); c[7] != wantRate {
-			t.Errorf("row %q: error rate, want %s", row, wantRate)
-		}
-		p99, _ := strconv.ParseFloat(c[10], 64)
+		got := eval[float64](t, ctx, fmt.Sprintf(`+document.querySelector('#routes-main tr[data-route="%s %s"] td.c-p99').dataset.value`, r.method, r.template))
 		exact := exactP99Ms(r.latencies)
-		rel := math.Abs(p99-exact) / exact
-		t.Logf("%s %s: p99 shown %.1f ms, exact %.3f ms, %.2f%% off", r.method, r.template, p99, exact, rel*100)
-		if rel > 0.01+0.05/exact { // 1%, plus the page's rounding to 0.1 ms
-			t.Errorf("row %q: p99 %.1f ms, exact %.3f ms (%.2f%% off)", row, p99, exact, rel*100)
+		if rel := math.Abs(got-exact) / exact; rel > 0.01 {
+			t.Errorf("%s %s: p99 %.4f ms, exact %.4f ms (%.2f %% off)", r.method, r.template, got, exact, 100*rel)
 		}
 	}
+	healthz := eval[string](t, ctx, `document.querySelector('#routes-main tr[data-route="GET /healthz"] td.c-p99').textContent`)
+	if !strings.HasSuffix(healthz, "µs") {
+		t.Errorf("a sub-millisecond p99 reads %q, want microseconds", healthz)
+	}
 
-	// The Jaeger link carries the service, the route and the p99 as minimum duration.
-	for _, r := range routes {
-		u, err := url.Parse(r.JaegerURL)
-		if err != nil {
-			t.Fatal(err)
+	// URL state: sort, junk, window; back and forward; a reload restores the view.
+	do(t, ctx, chromedp.Click(`th[data-key="p99_ms"]`), chromedp.Sleep(300*time.Millisecond))
+	if q := eval[string](t, ctx, `location.search`); !strings.Contains(q, "sort=p99_ms") || !strings.Contains(q, "junk=1") {
+		t.Errorf("after sorting by p99 the address is %q", q)
+	}
+	first := eval[string](t, ctx, `document.querySelector("#routes-main tr").dataset.route`)
+	if first != "GET /reports/{id}" {
+		t.Errorf("sorted by p99, first row %q", first)
+	}
+	do(t, ctx, chromedp.SetValue(`#window`, "5m"))
+	eval[bool](t, ctx, `document.getElementById("window").dispatchEvent(new Event("change"))`)
+	do(t, ctx, chromedp.Sleep(300*time.Millisecond))
+	if q := eval[string](t, ctx, `location.search`); !strings.Contains(q, "window=5m") {
+		t.Errorf("after choosing 5m the address is %q", q)
+	}
+	eval[bool](t, ctx, `(history.back(), true)`)
+	do(t, ctx, chromedp.Sleep(500*time.Millisecond))
+	if w := eval[string](t, ctx, `document.getElementById("window").value`); w != "1m" {
+		t.Errorf("back: window %q, want 1m", w)
+	}
+	addr := eval[string](t, ctx, `location.href`)
+	do(t, ctx, chromedp.Navigate(addr), chromedp.WaitVisible(`#routes-main tr`), chromedp.Sleep(300*time.Millisecond))
+	if s := eval[string](t, ctx, `document.querySelector("th.sorted").dataset.key + " " + document.getElementById("window").value + " " + !document.getElementById("routes-junk").hidden`); s != "p99_ms 1m true" {
+		t.Errorf("reloading %s restored %q, want sort p99_ms, window 1m, junk shown", addr, s)
+	}
+	if f := eval[string](t, ctx, `document.getElementById("status").textContent`); !strings.Contains(f, "data as of") || !strings.Contains(f, "new data every 1 s") {
+		t.Errorf("freshness line %q", f)
+	}
+	checkLayout(t, ctx, width)
+	shot(t, ctx, fmt.Sprintf("overview-%d.png", width))
+}
+
+func sortedByImpact(t *testing.T, dash string) []apiRoute {
+	var body struct{ Routes []apiRoute }
+	getJSON(t, "http://"+dash+"/api/routes?window=1m&service=shop", &body)
+	return body.Routes // the API's order: declared by impact, then junk
+}
+
+func checkRoutePage(t *testing.T, ctx context.Context, dash string, mix []route, traceIDs map[string][]string, width int) {
+	q := url.Values{"service": {"shop"}, "environment": {"development"}, "method": {"POST"}, "route": {"/checkout"}, "window": {"1m"}}
+	do(t, ctx, chromedp.Navigate("http://"+dash+"/route?"+q.Encode()), chromedp.WaitVisible(`#distribution-chart svg`))
+	var s apiSeries
+	getJSON(t, "http://"+dash+"/api/series?"+q.Encode(), &s)
+	lines := eval[map[string]map[string]float64](t, ctx, "("+drawnJS+`)("#latency-chart")`)
+	bars := eval[map[string]map[string]float64](t, ctx, "("+drawnJS+`)("#requests-chart")`)
+	status := eval[map[string]map[string]float64](t, ctx, "("+drawnJS+`)("#status-chart")`)
+	for _, p := range s.Points {
+		start := p["start"].(string)
+		for _, k := range []string{"p50", "p95", "p99"} {
+			if got, want := lines[start][k], p[k+"_ms"].(float64); math.Abs(got-want) > 1e-9*want {
+				t.Errorf("route page slice %s: %s drawn %v, API %v", start, k, got, want)
+			}
 		}
-		q := u.Query()
-		wantMin := fmt.Sprintf("%dms", int64(math.Floor(r.P99Ms)))
-		if q.Get("service") != "shop" || !strings.Contains(q.Get("tags"), `"http.route":"`+r.Route+`"`) || q.Get("minDuration") != wantMin {
-			t.Errorf("Jaeger link of %s %s: %s (want service shop, tag http.route, minDuration %s)", r.Method, r.Route, r.JaegerURL, wantMin)
+		if bars[start]["ok"]+bars[start]["errors"] != p["requests"].(float64) || bars[start]["errors"] != p["errors"].(float64) {
+			t.Errorf("route page slice %s: bars %v, API %v", start, bars[start], p)
+		}
+		st := p["status"].(map[string]any)
+		for _, class := range []string{"2xx", "5xx"} {
+			if status[start][class] != st[class].(float64) {
+				t.Errorf("slice %s: %s bar %v, API %v", start, class, status[start][class], st[class])
+			}
 		}
 	}
-	hrefs, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("td.jaeger a")].map(a => a.href)`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(hrefs) != len(mix) || !strings.Contains(strings.Join(hrefs, " "), "minDuration=") {
-		t.Errorf("page's Jaeger links: %v", hrefs)
-	}
-
-	// Sorting: the table starts by requests, descending; a click on "p99" sorts by it, descending first; a second
-	// click reverses.
-	first := text(`#routes tbody tr:first-child td.c-3`)
-	do(chromedp.Click(`th[data-key="p99_ms"]`))
-	desc := text(`#routes tbody tr:first-child td.c-3`)
-	do(chromedp.Click(`th[data-key="p99_ms"]`))
-	asc := text(`#routes tbody tr:first-child td.c-3`)
-	if first != "/items/{id}" || desc != "/reports/{id}" || asc != "/items/{id}" {
-		t.Errorf("sorting: first row %q by requests, %q by p99 descending, %q by p99 ascending", first, desc, asc)
-	}
-
-	// The window selector reloads the table from the API for that window.
-	do(chromedp.SetValue(`#window`, "1m"))
-	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById("window").dispatchEvent(new Event("change"))`)); err != nil {
-		t.Fatal(err)
-	}
-	do(chromedp.Sleep(500 * time.Millisecond))
-	status := text(`#status`)
-	rowsText = tableRows()
-	if len(rowsText) != len(mix) || !strings.HasPrefix(status, "updated") {
-		t.Errorf("after choosing 1m: status %q, rows %v", status, rowsText)
-	}
-	var rpm string
-	for _, row := range rowsText {
-		if c := strings.Split(row, "|"); c[3] == "/items/{id}" {
-			rpm = c[4]
+	for _, chart := range []string{"#latency-chart", "#requests-chart", "#status-chart", "#distribution-chart"} {
+		if bad := eval[[]string](t, ctx, "("+chartCheckJS+`)("`+chart+`")`); len(bad) > 0 {
+			t.Errorf("%s drawn off its scale: %v", chart, bad)
 		}
 	}
-	// 1200 requests, all recorded moments ago: the rate is over the time the history covers (at least one 30 s
-	// slice, at most the 1-minute window), so between 1200 and 2400 per minute, never 1200 spread over an hour.
-	if v, err := strconv.ParseFloat(rpm, 64); err != nil || v < 1200 || v > 2400 {
-		t.Errorf("1m window: /items/{id} requests per minute %q, want 1200 requests over 30 s to 1 min", rpm)
+	drawnTotal := eval[int](t, ctx, `[...document.querySelectorAll("#distribution-chart rect.bucket")].reduce((s, r) => s + +r.dataset.count, 0)`)
+	apiTotal := 0
+	for _, b := range s.Distribution {
+		apiTotal += b.Count
 	}
-	shot(t, ctx, "dashboard.png")
+	if drawnTotal != s.Summary.Requests || apiTotal != s.Summary.Requests || s.Summary.Requests != 300 {
+		t.Errorf("distribution: drawn %d, API %d, requests %d (sent 300)", drawnTotal, apiTotal, s.Summary.Requests)
+	}
+	// The slowest requests link to their traces by the trace ids that were sent.
+	rows := eval[[]string](t, ctx, `[...document.querySelectorAll("#slowest tr")].map(tr => tr.dataset.traceId + " " + tr.querySelector("a").href)`)
+	sent := traceIDs["shop /checkout"]
+	if len(rows) == 0 || len(rows) != len(s.Slowest) {
+		t.Errorf("slowest: %d rows on the page, %d in the API", len(rows), len(s.Slowest))
+	}
+	for i, row := range rows {
+		id, href, _ := strings.Cut(row, " ")
+		if !slices.Contains(sent, id) || id != s.Slowest[i].TraceID || href != "http://127.0.0.1:16686/trace/"+id {
+			t.Errorf("slowest row %q: not a sent trace id with its Jaeger link", row)
+		}
+	}
+	if href := eval[string](t, ctx, `document.getElementById("jaeger").href`); !strings.Contains(href, "minDuration=") || !strings.Contains(href, "lookback=custom") {
+		t.Errorf("slower-than-p99 link %q", href)
+	}
+	checkLayout(t, ctx, width)
+	shot(t, ctx, fmt.Sprintf("route-%d.png", width))
+}
 
-	// The route page: server-drawn percentile lines and request/error bars.
-	do(chromedp.Navigate("http://"+dash+"/route?"+url.Values{"service": {"shop"}, "environment": {"development"}, "method": {"GET"}, "route": {"/items/{id}"}, "window": {"15m"}}.Encode()),
-		chromedp.WaitVisible(`svg`))
-	lines, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("polyline").length`))
-	if err != nil {
-		t.Fatal(err)
+// checkLayout: nothing but the routes table (which scrolls in its own box) is wider than the window.
+func checkLayout(t *testing.T, ctx context.Context, width int) {
+	wide := eval[[]string](t, ctx, fmt.Sprintf(`[...document.querySelectorAll("body > *, .charts > div, svg.chart")]
+	  .filter(e => !e.classList.contains("table-wrap") && e.getBoundingClientRect().right > %d).map(e => e.tagName + "#" + e.id + " " + Math.round(e.getBoundingClientRect().right))`, width))
+	if len(wide) > 0 || eval[int](t, ctx, `document.documentElement.scrollWidth`) > width {
+		t.Errorf("at %d px, wider than the window: %v (page %d px)", width, wide, eval[int](t, ctx, `document.documentElement.scrollWidth`))
 	}
-	bars, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("rect.requests").length`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if lines != 3 || bars < 1 {
-		t.Errorf("route page: %d percentile lines, %d request bars", lines, bars)
-	}
-	shot(t, ctx, "route.png")
 }
 
 // shot saves a PNG (quality 100 makes Chromium encode PNG).

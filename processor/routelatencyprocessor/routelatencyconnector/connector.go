@@ -91,7 +91,10 @@ func newRouteConnector(set connector.Settings, cfg *Config, next consumer.Metric
 			peers = dashboard.NewPeers(d.Peers, d.PeersDNS, string(d.BearerToken))
 		}
 		instance := stringAttr(set.Resource.Attributes(), semconv.ServiceInstanceID)
-		c.dashboard = dashboard.NewServer(c.history, d.JaegerUIURL, string(d.BearerToken), resolver.Undocumented, instance, peers)
+		c.dashboard = dashboard.NewServer(c.history, dashboard.Options{
+			JaegerUI: d.JaegerUIURL, BearerToken: string(d.BearerToken), Routes: resolver, Instance: instance, Peers: peers,
+			FlushInterval: cfg.FlushInterval,
+		})
 	}
 	if c.telemetry, err = metadata.NewTelemetryBuilder(set.TelemetrySettings); err != nil {
 		return nil, err
@@ -201,7 +204,11 @@ func (c *routeConnector) recordHistory(now time.Time) func(*aggregate.Series) {
 	}
 	return func(s *aggregate.Series) {
 		key := dashboard.RouteKey{Service: s.Attrs.Service, Environment: s.Attrs.Environment, Method: s.Attrs.Method, Route: s.Attrs.Route}
-		c.history.Record(key, s.Sketch, s.IntervalErrors, now)
+		iv := dashboard.Interval{Sketch: s.Sketch, Errors: s.IntervalErrors, SumSeconds: s.IntervalSumSeconds, StatusCode: s.Attrs.StatusCode}
+		s.Exemplars(func(traceID pcommon.TraceID, spanID pcommon.SpanID, seconds float64, at pcommon.Timestamp) {
+			iv.Exemplars = append(iv.Exemplars, dashboard.Exemplar{TraceID: traceID.String(), SpanID: spanID.String(), Seconds: seconds, At: at.AsTime()})
+		})
+		c.history.Record(key, iv, now)
 	}
 }
 

@@ -31,8 +31,10 @@ type Series struct {
 	Errors   uint64
 	// SumSeconds is the total latency, following the temporality as Requests does.
 	SumSeconds float64
-	// IntervalErrors counts the errors of the current interval, whatever the temporality (the dashboard's slices).
-	IntervalErrors uint64
+	// IntervalErrors and IntervalSumSeconds are the current interval's, whatever the temporality (the dashboard's
+	// slices).
+	IntervalErrors     uint64
+	IntervalSumSeconds float64
 	// Sketch holds the latencies (seconds) of the current interval, reset after each flush.
 	Sketch *ddsketch.DDSketch
 
@@ -62,6 +64,7 @@ func newSketch() *ddsketch.DDSketch {
 func (s *Series) record(seconds float64, count uint64, isError bool, traceID pcommon.TraceID, spanID pcommon.SpanID, at pcommon.Timestamp, maxExemplars int) {
 	s.Requests += count
 	s.SumSeconds += seconds * float64(count)
+	s.IntervalSumSeconds += seconds * float64(count)
 	if isError {
 		s.Errors += count
 		s.IntervalErrors += count
@@ -89,10 +92,17 @@ func (s *Series) record(seconds float64, count uint64, isError bool, traceID pco
 	}
 }
 
+// Exemplars visits the interval's slowest requests that carried a trace id.
+func (s *Series) Exemplars(visit func(traceID pcommon.TraceID, spanID pcommon.SpanID, seconds float64, at pcommon.Timestamp)) {
+	for _, e := range s.exemplars {
+		visit(e.traceID, e.spanID, e.seconds, e.at)
+	}
+}
+
 // resetInterval clears what is kept per interval: the sketch, the exemplars and, for delta temporality, the rest.
 func (s *Series) resetInterval(delta bool, now pcommon.Timestamp) {
 	s.Sketch.Clear()
-	s.IntervalErrors = 0
+	s.IntervalErrors, s.IntervalSumSeconds = 0, 0
 	s.exemplars = s.exemplars[:0]
 	s.dirty = false
 	if delta {

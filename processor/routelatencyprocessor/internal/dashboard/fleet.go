@@ -62,13 +62,14 @@ type sketchesJSON struct {
 }
 
 type routeSketchJSON struct {
-	Service     string `json:"service"`
-	Environment string `json:"environment"`
-	Method      string `json:"method"`
-	Route       string `json:"route"`
-	Requests    uint64 `json:"requests"`
-	Errors      uint64 `json:"errors"`
-	Sketch      []byte `json:"sketch"`
+	Service     string  `json:"service"`
+	Environment string  `json:"environment"`
+	Method      string  `json:"method"`
+	Route       string  `json:"route"`
+	Requests    uint64  `json:"requests"`
+	Errors      uint64  `json:"errors"`
+	SumSeconds  float64 `json:"sum_seconds"`
+	Sketch      []byte  `json:"sketch"`
 }
 
 func encodeWindows(instance, window string, routes []RouteWindow, covered time.Duration) sketchesJSON {
@@ -77,7 +78,7 @@ func encodeWindows(instance, window string, routes []RouteWindow, covered time.D
 		var b []byte
 		rw.Sketch.Encode(&b, false)
 		out.Routes = append(out.Routes, routeSketchJSON{Service: rw.Service, Environment: rw.Environment, Method: rw.Method,
-			Route: rw.Route, Requests: rw.Requests, Errors: rw.Errors, Sketch: b})
+			Route: rw.Route, Requests: rw.Requests, Errors: rw.Errors, SumSeconds: rw.SumSeconds, Sketch: b})
 	}
 	return out
 }
@@ -94,6 +95,7 @@ func (p *Peers) fleetWindows(ctx context.Context, self string, window string, lo
 		}
 		m.Requests += rw.Requests
 		m.Errors += rw.Errors
+		m.SumSeconds += rw.SumSeconds
 		_ = m.Sketch.MergeWith(rw.Sketch) // same 1 % mapping everywhere
 	}
 	for _, rw := range local {
@@ -131,7 +133,7 @@ func (p *Peers) fleetWindows(ctx context.Context, self string, window string, lo
 		}
 		for _, r := range a.Routes {
 			rw := RouteWindow{RouteKey: RouteKey{Service: r.Service, Environment: r.Environment, Method: r.Method, Route: r.Route},
-				Requests: r.Requests, Errors: r.Errors, Sketch: newSliceSketch()}
+				Requests: r.Requests, Errors: r.Errors, SumSeconds: r.SumSeconds, Sketch: newSliceSketch()}
 			if err := rw.Sketch.DecodeAndMergeWith(r.Sketch); err != nil {
 				statuses[i].State, statuses[i].Error = "missing", "undecodable sketch: "+err.Error()
 				break

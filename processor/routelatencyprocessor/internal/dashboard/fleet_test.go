@@ -32,8 +32,8 @@ func TestFleetMergesPeersSketchesExactly(t *testing.T) {
 			lat = append(lat, v)
 		}
 		all = append(all, lat...)
-		h.Record(key, sketchOf(t, lat...), uint64(10*(r+1)), t0)
-		s := NewServer(h, "", "tok", nil, "replica-"+string(rune('a'+r)), nil)
+		h.Record(key, Interval{Sketch: sketchOf(t, lat...), Errors: uint64(10 * (r + 1)), StatusCode: 200}, t0)
+		s := NewServer(h, Options{BearerToken: "tok", Instance: "replica-" + string(rune('a'+r))})
 		s.now = func() time.Time { return t0.Add(time.Minute) }
 		replicas = append(replicas, s)
 		servers = append(servers, httptest.NewServer(s.Handler()))
@@ -47,7 +47,7 @@ func TestFleetMergesPeersSketchesExactly(t *testing.T) {
 	}
 	deadAddr := strings.TrimPrefix(down.URL, "http://")
 	// Replica a lists every replica, itself included (as a headless Service's DNS would), and a dead one.
-	replicas[0].peers = NewPeers(append(slices.Clone(addrs), deadAddr), "", "tok")
+	replicas[0].opts.Peers = NewPeers(append(slices.Clone(addrs), deadAddr), "", "tok")
 
 	req := httptest.NewRequest(http.MethodGet, "/api/routes?window=5m&scope=fleet", nil)
 	req.Header.Set("Authorization", "Bearer tok")

@@ -3,6 +3,7 @@
 package dashboard // import "github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/dashboard"
 
 import (
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -10,16 +11,47 @@ import (
 	"github.com/DataDog/sketches-go/ddsketch"
 )
 
-// sliceMaxBins bounds one slice's sketch: at 1% accuracy 1024 bins span latencies from 1 us to over 10 minutes.
-const sliceMaxBins = 1024
+const (
+	// sliceMaxBins bounds one slice's sketch: at 1% accuracy 1024 bins span latencies from 1 us to over 10 minutes.
+	sliceMaxBins = 1024
+	// slowestPerSlice is how many of its slowest requests a route's slice keeps, for links to their traces.
+	slowestPerSlice = 5
+)
 
 // RouteKey identifies a route on the dashboard; status codes of a route are merged.
 type RouteKey struct {
 	Service, Environment, Method, Route string
 }
 
-// History holds, per route, a ring of time slices, each with request and error counts and a merged sketch.
-// Memory is bounded by MaxRoutes x (History / Slice) x one sketch of at most 1024 bins of 8 bytes.
+// Exemplar is one request kept for its trace: among the slowest of its slice.
+type Exemplar struct {
+	TraceID, SpanID string
+	Seconds         float64
+	At              time.Time
+}
+
+// Interval is one flushed interval of one series (a route and a status code), as the connector hands it over.
+type Interval struct {
+	Sketch     *ddsketch.DDSketch // latencies in seconds; its count is the interval's requests
+	Errors     uint64
+	SumSeconds float64
+	StatusCode int64
+	Exemplars  []Exemplar
+}
+
+// StatusClasses counts requests by status class: index 1 to 5 for 1xx to 5xx, 0 for none or another code.
+type StatusClasses [6]uint64
+
+func classOf(code int64) int {
+	if code >= 100 && code < 600 {
+		return int(code / 100)
+	}
+	return 0
+}
+
+// History holds, per route, a ring of time slices, each with request and error counts, status classes, the total
+// time, a merged sketch and the slowest requests. Memory is bounded by MaxRoutes x (History / Slice) x (one sketch
+// of at most 1024 bins of 8 bytes + 5 exemplars).
 type History struct {
 	slice     time.Duration
 	slices    int
@@ -32,6 +64,8 @@ type History struct {
 	// since is the start of the first slice recorded: rates are over the time the history covers, not over a window
 	// longer than the gateway has run.
 	since time.Time
+	// updated is when the last interval was recorded: how fresh the page is.
+	updated time.Time
 }
 
 type routeHistory struct {
@@ -41,7 +75,10 @@ type routeHistory struct {
 type timeSlice struct {
 	start            time.Time
 	requests, errors uint64
+	sumSeconds       float64
+	classes          StatusClasses
 	sketch           *ddsketch.DDSketch
+	slowest          []Exemplar // slowest first
 }
 
 // NewHistory keeps history/slice slices per route for at most maxRoutes routes.
@@ -49,14 +86,14 @@ func NewHistory(slice, history time.Duration, maxRoutes int) *History {
 	return &History{slice: slice, slices: int(history / slice), maxRoutes: maxRoutes, routes: map[RouteKey]*routeHistory{}}
 }
 
-// Record adds one flushed interval of a route: its request sketch (seconds; its count is the interval's requests)
-// and error count. The sketch is merged, not kept.
-func (h *History) Record(key RouteKey, sketch *ddsketch.DDSketch, errors uint64, at time.Time) {
-	if sketch.IsEmpty() {
+// Record adds one flushed interval of a route's series at the given time. The sketch is merged, not kept.
+func (h *History) Record(key RouteKey, iv Interval, at time.Time) {
+	if iv.Sketch.IsEmpty() {
 		return
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.updated = at
 	rh, ok := h.routes[key]
 	if !ok {
 		if len(h.routes) >= h.maxRoutes {
@@ -76,112 +113,177 @@ func (h *History) Record(key RouteKey, sketch *ddsketch.DDSketch, errors uint64,
 		ts = &timeSlice{start: start, sketch: newSliceSketch()}
 		rh.ring[i] = ts
 	}
-	ts.requests += uint64(sketch.GetCount())
-	ts.errors += errors
-	_ = ts.sketch.MergeWith(sketch) // same index mapping (1% logarithmic): cannot fail
+	n := uint64(iv.Sketch.GetCount())
+	ts.requests += n
+	ts.errors += iv.Errors
+	ts.sumSeconds += iv.SumSeconds
+	ts.classes[classOf(iv.StatusCode)] += n
+	_ = ts.sketch.MergeWith(iv.Sketch) // same index mapping (1% logarithmic): cannot fail
+	ts.slowest = keepSlowest(ts.slowest, iv.Exemplars, slowestPerSlice)
 }
 
-// RouteSummary is one route over a window.
-type RouteSummary struct {
-	RouteKey
-	Requests, Errors             uint64
-	P50, P95, P99, Max           float64 // seconds
-	RequestsPerMinute, ErrorRate float64
+// keepSlowest merges more into kept and keeps the n slowest, slowest first.
+func keepSlowest(kept, more []Exemplar, n int) []Exemplar {
+	kept = append(kept, more...)
+	sort.SliceStable(kept, func(i, j int) bool { return kept[i].Seconds > kept[j].Seconds })
+	return slices.Clip(kept[:min(len(kept), n)])
 }
 
-// Point is one slice of a route's series.
-type Point struct {
-	Start            time.Time
-	Requests, Errors uint64
-	P50, P95, P99    float64 // seconds
-}
-
-// RouteWindow is one route merged over a window: what a replica hands its peers for the fleet view.
+// RouteWindow is one route merged over a window: what the table shows and what a replica hands its peers.
 type RouteWindow struct {
 	RouteKey
 	Requests, Errors uint64
+	SumSeconds       float64
 	Sketch           *ddsketch.DDSketch // seconds
 }
 
-// Windows returns every route with traffic in the window ending at now, each merged over the window's slices, and
-// how much of the window the history covers (rates are over that, not over a window longer than the gateway ran).
-func (h *History) Windows(window time.Duration, now time.Time) (routes []RouteWindow, covered time.Duration) {
+// covered is how much of the window ending at end the history holds (at least one slice), 0 when none.
+func (h *History) covered(window time.Duration, end time.Time) time.Duration {
+	if h.since.IsZero() || !end.After(h.since) {
+		return 0
+	}
+	return max(min(window, end.Sub(h.since)), h.slice)
+}
+
+// inWindow reports a slice starting in the window that ends at end.
+func (h *History) inWindow(ts *timeSlice, window time.Duration, end time.Time) bool {
+	return ts != nil && !ts.start.Before(end.Add(-window).Truncate(h.slice)) && ts.start.Before(end)
+}
+
+// Windows returns every route with traffic in the window ending at end, each merged over the window's slices, and
+// how much of the window the history covers (rates are over that).
+func (h *History) Windows(window time.Duration, end time.Time) (routes []RouteWindow, covered time.Duration) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	from := now.Add(-window).Truncate(h.slice)
-	covered = window
-	if d := now.Sub(h.since); d < covered {
-		covered = max(d, h.slice)
-	}
 	for key, rh := range h.routes {
 		rw := RouteWindow{RouteKey: key, Sketch: newSliceSketch()}
 		for _, ts := range rh.ring {
-			if ts == nil || ts.start.Before(from) || ts.start.After(now) {
+			if !h.inWindow(ts, window, end) {
 				continue
 			}
 			rw.Requests += ts.requests
 			rw.Errors += ts.errors
+			rw.SumSeconds += ts.sumSeconds
 			_ = rw.Sketch.MergeWith(ts.sketch)
 		}
 		if rw.Requests > 0 {
 			routes = append(routes, rw)
 		}
 	}
-	return routes, covered
+	return routes, h.covered(window, end)
 }
 
-// Summaries returns every route with traffic in the window ending at now.
-func (h *History) Summaries(window time.Duration, now time.Time) []RouteSummary {
-	return Summarize(h.Windows(window, now))
+// Point is one slice of a route, or of several routes merged.
+type Point struct {
+	Start            time.Time
+	Requests, Errors uint64
+	SumSeconds       float64
+	Classes          StatusClasses
+	P50, P95, P99    float64 // seconds
 }
 
-// Summarize turns merged windows into summaries over covered: busiest first, catch-all routes ({unmatched},
-// {overflow}) after every real one, so that a scanner's 404s do not head the table.
+// Detail is what matching routes did over a window: per slice, merged; the window's merged sketch; its slowest
+// requests.
+type Detail struct {
+	Points  []Point // oldest first; slices without traffic are left out
+	Window  RouteWindow
+	Slowest []Exemplar // slowest first, at most slowestPerDetail
+	Covered time.Duration
+}
+
+const slowestPerDetail = 10
+
+// Query merges the routes that match over the window ending at now, slice by slice.
+func (h *History) Query(match func(RouteKey) bool, window time.Duration, now time.Time) Detail {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	type merged struct {
+		p      Point
+		sketch *ddsketch.DDSketch
+	}
+	bySlice := map[time.Time]*merged{}
+	d := Detail{Window: RouteWindow{Sketch: newSliceSketch()}, Covered: h.covered(window, now)}
+	for key, rh := range h.routes {
+		if !match(key) {
+			continue
+		}
+		for _, ts := range rh.ring {
+			if !h.inWindow(ts, window, now) {
+				continue
+			}
+			m := bySlice[ts.start]
+			if m == nil {
+				m = &merged{p: Point{Start: ts.start}, sketch: newSliceSketch()}
+				bySlice[ts.start] = m
+			}
+			m.p.Requests += ts.requests
+			m.p.Errors += ts.errors
+			m.p.SumSeconds += ts.sumSeconds
+			for c, n := range ts.classes {
+				m.p.Classes[c] += n
+			}
+			_ = m.sketch.MergeWith(ts.sketch)
+			d.Slowest = keepSlowest(d.Slowest, ts.slowest, slowestPerDetail)
+		}
+	}
+	for _, m := range bySlice {
+		q, _ := m.sketch.GetValuesAtQuantiles([]float64{0.5, 0.95, 0.99})
+		m.p.P50, m.p.P95, m.p.P99 = q[0], q[1], q[2]
+		d.Points = append(d.Points, m.p)
+		d.Window.Requests += m.p.Requests
+		d.Window.Errors += m.p.Errors
+		d.Window.SumSeconds += m.p.SumSeconds
+		_ = d.Window.Sketch.MergeWith(m.sketch)
+	}
+	sort.Slice(d.Points, func(i, j int) bool { return d.Points[i].Start.Before(d.Points[j].Start) })
+	return d
+}
+
+// RouteSummary is one route over a window.
+type RouteSummary struct {
+	RouteKey
+	Requests, Errors             uint64
+	SumSeconds                   float64
+	P50, P95, P99, Max           float64 // seconds
+	RequestsPerMinute, ErrorRate float64
+}
+
+// Summarize turns merged windows into summaries over covered, busiest first.
 func Summarize(routes []RouteWindow, covered time.Duration) []RouteSummary {
 	out := make([]RouteSummary, 0, len(routes))
 	for _, rw := range routes {
-		s := RouteSummary{RouteKey: rw.RouteKey, Requests: rw.Requests, Errors: rw.Errors}
-		q, _ := rw.Sketch.GetValuesAtQuantiles([]float64{0.5, 0.95, 0.99})
-		s.P50, s.P95, s.P99 = q[0], q[1], q[2]
-		s.Max, _ = rw.Sketch.GetMaxValue()
-		s.RequestsPerMinute = float64(s.Requests) / covered.Minutes()
-		s.ErrorRate = float64(s.Errors) / float64(s.Requests)
-		out = append(out, s)
+		out = append(out, summarize(rw, covered))
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if a, b := isCatchAll(out[i].Route), isCatchAll(out[j].Route); a != b {
-			return b
-		}
-		return out[i].Requests > out[j].Requests
-	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Requests > out[j].Requests })
 	return out
 }
+
+func summarize(rw RouteWindow, covered time.Duration) RouteSummary {
+	s := RouteSummary{RouteKey: rw.RouteKey, Requests: rw.Requests, Errors: rw.Errors, SumSeconds: rw.SumSeconds}
+	if rw.Requests == 0 {
+		return s
+	}
+	q, _ := rw.Sketch.GetValuesAtQuantiles([]float64{0.5, 0.95, 0.99})
+	s.P50, s.P95, s.P99 = q[0], q[1], q[2]
+	s.Max, _ = rw.Sketch.GetMaxValue()
+	if covered > 0 {
+		s.RequestsPerMinute = float64(s.Requests) / covered.Minutes()
+	}
+	s.ErrorRate = float64(s.Errors) / float64(s.Requests)
+	return s
+}
+
+// Updated is when the last interval was recorded (zero before the first).
+func (h *History) Updated() time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.updated
+}
+
+// SliceDuration is the width of one slice.
+func (h *History) SliceDuration() time.Duration { return h.slice }
 
 func newSliceSketch() *ddsketch.DDSketch {
 	s, _ := ddsketch.LogCollapsingLowestDenseDDSketch(0.01, sliceMaxBins) // constant arguments: cannot fail
 	return s
 }
-
-// Series returns a route's slices in the window, oldest first; slices without traffic are left out.
-func (h *History) Series(key RouteKey, window time.Duration, now time.Time) []Point {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	rh, ok := h.routes[key]
-	if !ok {
-		return nil
-	}
-	from := now.Add(-window).Truncate(h.slice)
-	var out []Point
-	for _, ts := range rh.ring {
-		if ts == nil || ts.start.Before(from) || ts.start.After(now) {
-			continue
-		}
-		q, _ := ts.sketch.GetValuesAtQuantiles([]float64{0.5, 0.95, 0.99})
-		out = append(out, Point{Start: ts.start, Requests: ts.requests, Errors: ts.errors, P50: q[0], P95: q[1], P99: q[2]})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Start.Before(out[j].Start) })
-	return out
-}
-
-// SliceDuration is the width of one slice.
-func (h *History) SliceDuration() time.Duration { return h.slice }

@@ -5,52 +5,68 @@ import (
 	"crypto/subtle"
 	"embed"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"html/template"
 	"math"
 	"net"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/semconv"
 )
 
-//go:embed templates/*.html
-var templates embed.FS
-
-var pages = template.Must(template.New("").ParseFS(templates, "templates/*.html"))
+// The pages are static: a small script draws every chart as SVG from the JSON API (no library, no build step,
+// nothing fetched from elsewhere), so a chart and the API never disagree and the page works offline.
+//
+//go:embed static
+var static embed.FS
 
 // Windows are the periods the page offers; the API takes any of them.
 var Windows = []string{"1m", "5m", "15m", "1h"}
 
-// Server serves the page and the JSON API from a History.
-type Server struct {
-	history     *History
-	jaegerUI    string
-	bearerToken string
-	// undocumented tells the routes outside the service's OpenAPI documents; nil when none are configured.
-	undocumented func(service, route string) bool
-	// instance is this replica's service.instance.id; peers (nil without a fleet) are the other replicas.
-	instance string
-	peers    *Peers
-	now      func() time.Time
-	server   *http.Server
+// lowTraffic: a guessed route with fewer requests than this in the window is grouped with the catch-all routes
+// below the declared ones (a scanner's one-hit paths must not fill the table).
+const lowTraffic = 5
+
+// RouteInfo tells what the resolver knows of a route.
+type RouteInfo interface {
+	// Undocumented: the service has OpenAPI documents and none of them has the route.
+	Undocumented(service, route string) bool
+	// Guessed: the route was templated from raw paths, not declared by the service.
+	Guessed(service, route string) bool
 }
 
-// NewServer builds the handlers; jaegerUI (may be empty) is the Jaeger UI's base URL for "slow traces" links;
-// undocumented (may be nil) reports a route that its service's OpenAPI documents do not have.
-// instance is this replica's service.instance.id and peers (may be nil) the fleet it can show.
-func NewServer(history *History, jaegerUI, bearerToken string, undocumented func(service, route string) bool, instance string, peers *Peers) *Server {
-	s := &Server{history: history, jaegerUI: strings.TrimSuffix(jaegerUI, "/"), bearerToken: bearerToken,
-		undocumented: undocumented, instance: instance, peers: peers, now: time.Now}
+// Options are the server's settings; every field may be left empty.
+type Options struct {
+	JaegerUI    string // the Jaeger UI's base URL, for links to traces
+	BearerToken string
+	Routes      RouteInfo
+	Instance    string // this replica's service.instance.id
+	Peers       *Peers // the other replicas, for the fleet view
+	// FlushInterval is how often the history gets new data: the page's default refresh.
+	FlushInterval time.Duration
+}
+
+// Server serves the pages and the JSON API from a History.
+type Server struct {
+	history *History
+	opts    Options
+	now     func() time.Time
+	server  *http.Server
+}
+
+// NewServer builds the handlers.
+func NewServer(history *History, opts Options) *Server {
+	opts.JaegerUI = strings.TrimSuffix(opts.JaegerUI, "/")
+	s := &Server{history: history, opts: opts, now: time.Now}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", s.page)
-	mux.HandleFunc("GET /route", s.routePage)
+	mux.HandleFunc("GET /{$}", s.file("static/index.html"))
+	mux.HandleFunc("GET /route", s.file("static/route.html"))
+	mux.HandleFunc("GET /dashboard.js", s.file("static/dashboard.js"))
 	mux.HandleFunc("GET /api/routes", s.apiRoutes)
-	mux.HandleFunc("GET /api/routes/series", s.apiSeries)
+	mux.HandleFunc("GET /api/series", s.apiSeries)
 	mux.HandleFunc("GET /api/sketches", s.apiSketches)
 	s.server = &http.Server{Handler: s.authorized(mux), ReadHeaderTimeout: 5 * time.Second}
 	return s
@@ -73,10 +89,10 @@ func (s *Server) Shutdown(ctx context.Context) error { return s.server.Shutdown(
 func (s *Server) Handler() http.Handler { return s.server.Handler }
 
 func (s *Server) authorized(next http.Handler) http.Handler {
-	if s.bearerToken == "" {
+	if s.opts.BearerToken == "" {
 		return next
 	}
-	want := []byte("Bearer " + s.bearerToken)
+	want := []byte("Bearer " + s.opts.BearerToken)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
 			w.Header().Set("WWW-Authenticate", "Bearer")
@@ -85,6 +101,21 @@ func (s *Server) authorized(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+func (s *Server) file(name string) http.HandlerFunc {
+	body, err := static.ReadFile(name)
+	if err != nil {
+		panic(err) // embedded at build time
+	}
+	contentType := "text/html; charset=utf-8"
+	if strings.HasSuffix(name, ".js") {
+		contentType = "text/javascript; charset=utf-8"
+	}
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", contentType)
+		_, _ = w.Write(body)
+	}
 }
 
 func parseWindow(r *http.Request) (time.Duration, string, error) {
@@ -115,11 +146,23 @@ type RouteJSON struct {
 	P95Ms             float64 `json:"p95_ms"`
 	P99Ms             float64 `json:"p99_ms"`
 	MaxMs             float64 `json:"max_ms"`
-	JaegerURL         string  `json:"jaeger_url,omitempty"`
+	// Impact is the route's share of its service's (and environment's) total request time in the window.
+	Impact    float64 `json:"impact"`
+	JaegerURL string  `json:"jaeger_url,omitempty"`
+	// Previous window of the same length, when the history covers it: requests and p99.
+	PrevRequests *uint64  `json:"prev_requests,omitempty"`
+	PrevP99Ms    *float64 `json:"prev_p99_ms,omitempty"`
+	// SparkRequests and SparkP99Ms are per slice of the window (the response's slices), null without traffic.
+	SparkRequests []*uint64  `json:"spark_requests,omitempty"`
+	SparkP99Ms    []*float64 `json:"spark_p99_ms,omitempty"`
 	// Undocumented: the service has OpenAPI documents (routes.openapi) and none of them has this route.
 	Undocumented bool `json:"undocumented,omitempty"`
-	// CatchAll marks {unmatched} and {overflow}: many requests, no one endpoint; listed after the real routes.
+	// CatchAll marks {unmatched} and {overflow}: many requests, no one endpoint.
 	CatchAll bool `json:"catch_all,omitempty"`
+	// Guessed: templated from raw paths, not declared by the service.
+	Guessed bool `json:"guessed,omitempty"`
+	// Junk: catch-all, or guessed with fewer than 5 requests in the window; listed after every other route.
+	Junk bool `json:"junk,omitempty"`
 }
 
 func (s *Server) apiRoutes(w http.ResponseWriter, r *http.Request) {
@@ -128,40 +171,238 @@ func (s *Server) apiRoutes(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	service, env := r.URL.Query().Get("service"), r.URL.Query().Get("environment")
-	scope := r.URL.Query().Get("scope")
+	q := r.URL.Query()
+	service, env, scope := q.Get("service"), q.Get("environment"), q.Get("scope")
 	if scope != "" && scope != "replica" && scope != "fleet" {
 		http.Error(w, fmt.Sprintf("scope: %q is not replica or fleet", scope), http.StatusBadRequest)
 		return
 	}
-	windows, covered := s.history.Windows(window, s.now())
+	now := s.now()
+	windows, covered := s.history.Windows(window, now)
 	var peers []PeerStatus
 	if scope == "fleet" {
-		if !s.peers.enabled() {
+		if !s.opts.Peers.enabled() {
 			http.Error(w, "scope=fleet: no peers configured (dashboard.peers or dashboard.peers_dns)", http.StatusBadRequest)
 			return
 		}
-		windows, covered, peers = s.peers.fleetWindows(r.Context(), s.instance, name, windows, covered)
+		windows, covered, peers = s.opts.Peers.fleetWindows(r.Context(), s.opts.Instance, name, windows, covered)
+	}
+	selected := func(k RouteKey) bool {
+		return (service == "" || k.Service == service) && (env == "" || k.Environment == env)
+	}
+	// Impact is a share of the service's time in its environment: the denominator is per (service, environment).
+	type svcEnv struct{ service, env string }
+	totalTime := map[svcEnv]float64{}
+	for _, rw := range windows {
+		totalTime[svcEnv{rw.Service, rw.Environment}] += rw.SumSeconds
+	}
+	// The previous window and the sparklines are this replica's own (the fleet merges whole windows only).
+	var previous map[RouteKey]RouteSummary
+	slices := s.sliceStarts(window, now)
+	if scope != "fleet" {
+		if prevWindows, prevCovered := s.history.Windows(window, now.Add(-window)); prevCovered >= window {
+			previous = map[RouteKey]RouteSummary{}
+			for _, sum := range Summarize(prevWindows, prevCovered) {
+				previous[sum.RouteKey] = sum
+			}
+		}
 	}
 	rows := []RouteJSON{}
 	for _, sum := range Summarize(windows, covered) {
-		if (service != "" && sum.Service != service) || (env != "" && sum.Environment != env) {
+		if !selected(sum.RouteKey) {
 			continue
 		}
-		rows = append(rows, RouteJSON{
+		row := RouteJSON{
 			Service: sum.Service, Environment: sum.Environment, Method: sum.Method, Route: sum.Route,
 			Requests: sum.Requests, RequestsPerMinute: sum.RequestsPerMinute, Errors: sum.Errors, ErrorRate: sum.ErrorRate,
 			P50Ms: millis(sum.P50), P95Ms: millis(sum.P95), P99Ms: millis(sum.P99), MaxMs: millis(sum.Max),
-			JaegerURL:    s.jaegerURL(sum.RouteKey, sum.P99),
-			Undocumented: s.undocumented != nil && s.undocumented(sum.Service, sum.Route),
-			CatchAll:     isCatchAll(sum.Route),
-		})
+			JaegerURL: s.jaegerSearch(sum.Service, sum.Route, sum.P99, now.Add(-window), now),
+			CatchAll:  isCatchAll(sum.Route),
+		}
+		if t := totalTime[svcEnv{sum.Service, sum.Environment}]; t > 0 {
+			row.Impact = sum.SumSeconds / t
+		}
+		if s.opts.Routes != nil {
+			row.Undocumented = s.opts.Routes.Undocumented(sum.Service, sum.Route)
+			row.Guessed = s.opts.Routes.Guessed(sum.Service, sum.Route)
+		}
+		row.Junk = row.CatchAll || (row.Guessed && sum.Requests < lowTraffic)
+		if prev, ok := previous[sum.RouteKey]; ok || previous != nil {
+			requests, p99 := prev.Requests, millis(prev.P99)
+			row.PrevRequests = &requests
+			if ok {
+				row.PrevP99Ms = &p99
+			}
+		}
+		if scope != "fleet" {
+			row.SparkRequests, row.SparkP99Ms = s.sparklines(sum.RouteKey, window, now, slices)
+		}
+		rows = append(rows, row)
 	}
-	body := map[string]any{"window": name, "scope": "replica", "instance": s.instance, "fleet": s.peers.enabled(), "routes": rows}
+	// Declared routes first, by impact; then the junk, busiest first.
+	sort.SliceStable(rows, func(i, j int) bool {
+		if rows[i].Junk != rows[j].Junk {
+			return !rows[i].Junk
+		}
+		if rows[i].Junk {
+			return rows[i].Requests > rows[j].Requests
+		}
+		return rows[i].Impact > rows[j].Impact
+	})
+	body := s.freshness(window, name, covered)
+	body["scope"], body["instance"], body["fleet"], body["routes"] = "replica", s.opts.Instance, s.opts.Peers.enabled(), rows
+	body["slices"] = slices
 	if scope == "fleet" {
 		body["scope"], body["peers"] = "fleet", peers
 	}
 	writeJSON(w, body)
+}
+
+// freshness is what every answer says about its data: the window, how much of it the history covers, when it last
+// changed and how often it changes.
+func (s *Server) freshness(window time.Duration, name string, covered time.Duration) map[string]any {
+	body := map[string]any{
+		"window": name, "window_seconds": window.Seconds(), "covered_seconds": covered.Seconds(),
+		"slice_seconds": s.history.SliceDuration().Seconds(), "flush_seconds": s.opts.FlushInterval.Seconds(),
+		"now": s.now(),
+	}
+	if u := s.history.Updated(); !u.IsZero() {
+		body["updated"] = u
+	}
+	return body
+}
+
+// sliceStarts lists the starts of the window's slices, oldest first.
+func (s *Server) sliceStarts(window time.Duration, now time.Time) []time.Time {
+	slice := s.history.SliceDuration()
+	var out []time.Time
+	for t := now.Add(-window).Truncate(slice); t.Before(now); t = t.Add(slice) {
+		out = append(out, t)
+	}
+	return out
+}
+
+func (s *Server) sparklines(key RouteKey, window time.Duration, now time.Time, starts []time.Time) ([]*uint64, []*float64) {
+	d := s.history.Query(func(k RouteKey) bool { return k == key }, window, now)
+	requests, p99 := make([]*uint64, len(starts)), make([]*float64, len(starts))
+	at := map[time.Time]int{}
+	for i, t := range starts {
+		at[t] = i
+	}
+	for _, p := range d.Points {
+		if i, ok := at[p.Start]; ok {
+			n, v := p.Requests, millis(p.P99)
+			requests[i], p99[i] = &n, &v
+		}
+	}
+	return requests, p99
+}
+
+// PointJSON is one slice of GET /api/series.
+type PointJSON struct {
+	Start    time.Time         `json:"start"`
+	Requests uint64            `json:"requests"`
+	Errors   uint64            `json:"errors"`
+	P50Ms    float64           `json:"p50_ms"`
+	P95Ms    float64           `json:"p95_ms"`
+	P99Ms    float64           `json:"p99_ms"`
+	Status   map[string]uint64 `json:"status"`
+}
+
+// BucketJSON is one bar of the latency distribution: requests whose latency is in [lower, upper).
+type BucketJSON struct {
+	LowerMs float64 `json:"lower_ms"`
+	UpperMs float64 `json:"upper_ms"`
+	Count   uint64  `json:"count"`
+}
+
+// SlowJSON is one of the slowest requests of the window, with a link to its trace.
+type SlowJSON struct {
+	TraceID    string    `json:"trace_id"`
+	SpanID     string    `json:"span_id"`
+	DurationMs float64   `json:"duration_ms"`
+	Time       time.Time `json:"time"`
+	JaegerURL  string    `json:"jaeger_url,omitempty"`
+}
+
+// apiSeries is a service's (and environment's) routes merged, or one route: per slice, the window's summary, the
+// latency distribution, the slowest requests and the previous window's figures.
+func (s *Server) apiSeries(w http.ResponseWriter, r *http.Request) {
+	window, name, err := parseWindow(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	q := r.URL.Query()
+	service, env, method, route := q.Get("service"), q.Get("environment"), q.Get("method"), q.Get("route")
+	if service == "" || (route == "") != (method == "") {
+		http.Error(w, "service is required; method and route go together", http.StatusBadRequest)
+		return
+	}
+	match := func(k RouteKey) bool {
+		return k.Service == service && (env == "" || k.Environment == env) && (route == "" || (k.Method == method && k.Route == route))
+	}
+	now := s.now()
+	d := s.history.Query(match, window, now)
+	sum := summarize(d.Window, d.Covered)
+	points := make([]PointJSON, 0, len(d.Points))
+	var classes StatusClasses
+	for _, p := range d.Points {
+		points = append(points, PointJSON{Start: p.Start, Requests: p.Requests, Errors: p.Errors,
+			P50Ms: millis(p.P50), P95Ms: millis(p.P95), P99Ms: millis(p.P99), Status: classNames(p.Classes)})
+		for c, n := range p.Classes {
+			classes[c] += n
+		}
+	}
+	slowest := make([]SlowJSON, 0, len(d.Slowest))
+	for _, e := range d.Slowest {
+		slowest = append(slowest, SlowJSON{TraceID: e.TraceID, SpanID: e.SpanID, DurationMs: millis(e.Seconds), Time: e.At,
+			JaegerURL: s.jaegerTrace(e.TraceID)})
+	}
+	body := s.freshness(window, name, d.Covered)
+	body["points"], body["distribution"], body["slowest"] = points, distribution(d.Window), slowest
+	body["summary"] = map[string]any{
+		"requests": sum.Requests, "errors": sum.Errors, "error_rate": sum.ErrorRate,
+		"requests_per_minute": sum.RequestsPerMinute, "p50_ms": millis(sum.P50), "p95_ms": millis(sum.P95),
+		"p99_ms": millis(sum.P99), "max_ms": millis(sum.Max), "status": classNames(classes),
+	}
+	if route != "" {
+		body["jaeger_url"] = s.jaegerSearch(service, route, sum.P99, now.Add(-window), now)
+		body["undocumented"] = s.opts.Routes != nil && s.opts.Routes.Undocumented(service, route)
+	}
+	if prev := s.history.Query(match, window, now.Add(-window)); prev.Covered >= window {
+		ps := summarize(prev.Window, prev.Covered)
+		body["previous"] = map[string]any{"requests": ps.Requests, "errors": ps.Errors, "p50_ms": millis(ps.P50),
+			"p95_ms": millis(ps.P95), "p99_ms": millis(ps.P99)}
+	}
+	writeJSON(w, body)
+}
+
+func classNames(c StatusClasses) map[string]uint64 {
+	return map[string]uint64{"1xx": c[1], "2xx": c[2], "3xx": c[3], "4xx": c[4], "5xx": c[5], "other": c[0]}
+}
+
+// distribution buckets the window's sketch on a log scale, ten buckets per decade, from the first non-empty to the
+// last: every request is in exactly one bucket, so the counts add up to the requests.
+func distribution(rw RouteWindow) []BucketJSON {
+	counts := map[int]float64{}
+	rw.Sketch.ForEach(func(value, count float64) bool {
+		counts[int(math.Floor(10*math.Log10(value)))] += count
+		return false
+	})
+	if len(counts) == 0 {
+		return []BucketJSON{}
+	}
+	lo, hi := math.MaxInt, math.MinInt
+	for k := range counts {
+		lo, hi = min(lo, k), max(hi, k)
+	}
+	out := make([]BucketJSON, 0, hi-lo+1)
+	for k := lo; k <= hi; k++ {
+		out = append(out, BucketJSON{LowerMs: 1e3 * math.Pow(10, float64(k)/10), UpperMs: 1e3 * math.Pow(10, float64(k+1)/10),
+			Count: uint64(math.Round(counts[k]))})
+	}
+	return out
 }
 
 // apiSketches serves this replica's routes over a window as mergeable sketches, for its peers' fleet view.
@@ -172,104 +413,43 @@ func (s *Server) apiSketches(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	routes, covered := s.history.Windows(window, s.now())
-	writeJSON(w, encodeWindows(s.instance, name, routes, covered))
+	writeJSON(w, encodeWindows(s.opts.Instance, name, routes, covered))
 }
 
 // isCatchAll reports a placeholder route ({unmatched}, {overflow}): real routes start with "/".
 func isCatchAll(route string) bool { return !strings.HasPrefix(route, "/") }
-
-// PointJSON is one slice of GET /api/routes/series.
-type PointJSON struct {
-	Start    time.Time `json:"start"`
-	Requests uint64    `json:"requests"`
-	Errors   uint64    `json:"errors"`
-	P50Ms    float64   `json:"p50_ms"`
-	P95Ms    float64   `json:"p95_ms"`
-	P99Ms    float64   `json:"p99_ms"`
-}
-
-func (s *Server) apiSeries(w http.ResponseWriter, r *http.Request) {
-	window, name, err := parseWindow(r)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	key, err := routeKey(r)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	points := []PointJSON{}
-	for _, p := range s.history.Series(key, window, s.now()) {
-		points = append(points, PointJSON{Start: p.Start, Requests: p.Requests, Errors: p.Errors, P50Ms: millis(p.P50), P95Ms: millis(p.P95), P99Ms: millis(p.P99)})
-	}
-	writeJSON(w, map[string]any{"window": name, "slice_seconds": s.history.SliceDuration().Seconds(), "points": points})
-}
-
-func routeKey(r *http.Request) (RouteKey, error) {
-	q := r.URL.Query()
-	k := RouteKey{Service: q.Get("service"), Environment: q.Get("environment"), Method: q.Get("method"), Route: q.Get("route")}
-	if k.Service == "" || k.Method == "" || k.Route == "" {
-		return k, errors.New("service, method and route are required")
-	}
-	return k, nil
-}
 
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// jaegerURL links to Jaeger's search for the route's traces at or above its p99 (whole milliseconds, rounded down).
-func (s *Server) jaegerURL(k RouteKey, p99 float64) string {
-	if s.jaegerUI == "" {
+// jaegerSearch links to Jaeger's search for the route's traces at or above p99, in the window shown (whole
+// microseconds, rounded down, so that the p99 request itself is included).
+func (s *Server) jaegerSearch(service, route string, p99 float64, from, to time.Time) string {
+	if s.opts.JaegerUI == "" {
 		return ""
 	}
-	tags, _ := json.Marshal(map[string]string{semconv.HTTPRoute: k.Route})
+	tags, _ := json.Marshal(map[string]string{semconv.HTTPRoute: route})
 	q := url.Values{
-		"service":     {k.Service},
+		"service":     {service},
 		"tags":        {string(tags)},
-		"minDuration": {fmt.Sprintf("%dms", int64(math.Floor(millis(p99))))},
-		"lookback":    {"1h"},
+		"minDuration": {fmt.Sprintf("%dus", int64(math.Floor(p99*1e6)))},
+		"lookback":    {"custom"},
+		"start":       {fmt.Sprint(from.UnixMicro())},
+		"end":         {fmt.Sprint(to.UnixMicro())},
 		"limit":       {"20"},
 	}
-	return s.jaegerUI + "/search?" + q.Encode()
+	return s.opts.JaegerUI + "/search?" + q.Encode()
+}
+
+func (s *Server) jaegerTrace(traceID string) string {
+	if s.opts.JaegerUI == "" || traceID == "" {
+		return ""
+	}
+	return s.opts.JaegerUI + "/trace/" + traceID
 }
 
 // millis converts to milliseconds, unrounded: a sub-millisecond route keeps the sketch's 1 % in the API (the page
 // rounds for display).
 func millis(seconds float64) float64 { return seconds * 1e3 }
-
-func (s *Server) page(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_ = pages.ExecuteTemplate(w, "index.html", map[string]any{"Windows": Windows})
-}
-
-func (s *Server) routePage(w http.ResponseWriter, r *http.Request) {
-	window, name, err := parseWindow(r)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	key, err := routeKey(r)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	now := s.now()
-	points := s.history.Series(key, window, now)
-	slice := s.history.SliceDuration()
-	a := axis{from: now.Add(-window).Truncate(slice), width: window + slice, slice: slice}
-	var p99 float64
-	for _, sum := range s.history.Summaries(window, now) {
-		if sum.RouteKey == key {
-			p99 = sum.P99
-		}
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_ = pages.ExecuteTemplate(w, "route.html", map[string]any{
-		"Key": key, "Window": name, "Windows": Windows, "Query": r.URL.Query(),
-		"Latency": latencyChart(points, a), "Counts": countChart(points, a),
-		"JaegerURL": s.jaegerURL(key, p99), "Points": points,
-	})
-}

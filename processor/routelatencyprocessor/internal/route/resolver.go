@@ -404,6 +404,16 @@ func (r *Resolver) Tracked() int {
 	return n
 }
 
+// Guessed reports whether the service's route was templated from raw paths (and is still held), not declared.
+func (r *Resolver) Guessed(service, route string) bool {
+	svc := (*r.services.Load())[service]
+	if svc == nil {
+		return false
+	}
+	_, ok := (*svc.guessed.Load())[route]
+	return ok
+}
+
 // Undocumented reports whether the service has OpenAPI documents and none of them has the route. The documents are
 // read only after NewResolver: no lock.
 func (r *Resolver) Undocumented(service, route string) bool {
