@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"math"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -217,7 +219,7 @@ func (b *backends) assertIntakeHasNoSpansOf(t *testing.T, service string) {
 // TestDevelopmentSendsSpansToJaegerOnly: config.yaml + development.yaml.
 func TestDevelopmentSendsSpansToJaegerOnly(t *testing.T) {
 	b := startBackends(t)
-	col := harness.StartCollector(t, configs("environments/development.yaml"), b.collectorEnv()...)
+	col := harness.StartCollector(t, configs("environments/development.yaml"), append(b.collectorEnv(), "JAEGER_UI_URL=http://"+b.jaeger.Query)...)
 	shop := harness.StartShopAPI(t, "shop-dev", "development", col)
 	want := shop.Drive(t, harness.StandardMix)
 	shop.Stop() // flushes the SDK's batch
@@ -253,6 +255,7 @@ func TestDevelopmentSendsSpansToJaegerOnly(t *testing.T) {
 		}
 		return false, "no POST /checkout 500 count of 5 in:\n" + grepLines(body, "http_server_route_requests_total")
 	})
+	assertSlowestAreTracesInJaeger(t, col, b.jaeger, "shop-dev", "GET", "/reports/slow")
 	time.Sleep(2 * time.Second) // a misrouted batch would have reached the intake by now
 	b.assertIntakeHasNoSpansOf(t, "shop-dev")
 	if pts := b.intake.Points(); len(pts) > 0 {
@@ -406,4 +409,35 @@ func grepLines(body, prefix string) string {
 	}
 	sort.Strings(out)
 	return strings.Join(out, "\n")
+}
+
+// assertSlowestAreTracesInJaeger: the route page's slowest requests link to traces that Jaeger has.
+func assertSlowestAreTracesInJaeger(t *testing.T, col *harness.Collector, jaeger *harness.Jaeger, service, method, route string) {
+	t.Helper()
+	q := url.Values{"service": {service}, "method": {method}, "route": {route}, "window": {"15m"}}
+	var body struct {
+		Slowest []struct {
+			TraceID   string `json:"trace_id"`
+			JaegerURL string `json:"jaeger_url"`
+		} `json:"slowest"`
+	}
+	harness.Eventually(t, 20*time.Second, "the dashboard's slowest requests of "+route, func() (bool, string) {
+		raw, err := harness.Get("http://" + col.Dashboard + "/api/series?" + q.Encode())
+		if err != nil {
+			return false, err.Error()
+		}
+		if err := json.Unmarshal([]byte(raw), &body); err != nil {
+			return false, err.Error()
+		}
+		return len(body.Slowest) > 0, raw
+	})
+	for _, s := range body.Slowest {
+		if s.JaegerURL != "http://"+jaeger.Query+"/trace/"+s.TraceID {
+			t.Errorf("slowest request link %q, want Jaeger's trace page of %s", s.JaegerURL, s.TraceID)
+		}
+		raw, err := harness.Get("http://" + jaeger.Query + "/api/traces/" + s.TraceID)
+		if err != nil || !strings.Contains(raw, `"traceID":"`+s.TraceID+`"`) {
+			t.Errorf("trace %s of the dashboard's slowest %s requests is not in Jaeger: %v %.200s", s.TraceID, route, err, raw)
+		}
+	}
 }
