@@ -19,7 +19,7 @@ export GONOSUMDB  := github.com/DataDog,github.com/open-telemetry/opentelemetry-
 export GOTOOLCHAIN := local
 export CGO_ENABLED := 0
 
-.PHONY: help generate check-generated mdatagen build run test unit bench-guard validate manifests image-test e2e faults faults-fast soak browser fuzz bench bench-smoke bench-component bench-compare jaeger demo image openapi-testdata clean
+.PHONY: help generate check-generated mdatagen build run test unit bench-guard validate manifests image-test screenshots e2e faults faults-fast soak browser fuzz bench bench-smoke bench-component bench-compare jaeger demo image openapi-testdata clean
 
 help:
 	@echo "make run     build bin/otelcol-apm and run it with config.yaml"
@@ -160,12 +160,22 @@ jaeger: $(JAEGER)
 		JAEGER_QUERY_GRPC_ENDPOINT=localhost:16685 OTEL_TRACES_EXPORTER=none \
 		$(JAEGER) --config e2e/testdata/jaeger.yaml
 
-## demo: the example service (exporting to a collector on localhost:4317) and a steady request mix for 10 minutes.
-demo: $(SHOPAPI) bin/trafficmix
-	OTEL_SERVICE_NAME=shopapi OTEL_RESOURCE_ATTRIBUTES=deployment.environment.name=development \
-		OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4317 OTEL_EXPORTER_OTLP_INSECURE=true \
-		LISTEN_ADDR=127.0.0.1:8000 $(SHOPAPI) & shop=$$!; trap "kill $$shop" EXIT; \
-		sleep 1; bin/trafficmix -target http://127.0.0.1:8000 -rate 20 -duration 10m
+## demo: otelcol-apm with its route dashboard on http://localhost:8890/, two example services with realistic
+## latencies and a steady request mix for DEMO_DURATION (10m); with `make jaeger` running, spans go to Jaeger.
+demo: $(BIN) $(SHOPAPI) bin/trafficmix
+	@mkdir -p .cache
+	scripts/demo.sh
+
+## screenshots: a Jaeger and the demo for a minute, then the overview and a route page in Chromium, written to
+## docs/ for the README (about 2 minutes).
+screenshots: $(BIN) $(SHOPAPI) bin/trafficmix $(JAEGER)
+	@mkdir -p .cache
+	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	JAEGER_OTLP_GRPC_ENDPOINT=localhost:14317 JAEGER_QUERY_ENDPOINT=localhost:16686 JAEGER_QUERY_GRPC_ENDPOINT=localhost:16685 \
+		$(JAEGER) --config e2e/testdata/jaeger.yaml >.cache/demo-jaeger.log 2>&1 & jaeger=$$!; \
+	for i in $$(seq 1 100); do curl -sf -o /dev/null localhost:16686/api/services && break; sleep 0.2; done; \
+	DEMO_DURATION=100s scripts/demo.sh & demo=$$!; trap "kill -INT $$demo 2>/dev/null; wait $$demo; kill $$jaeger" EXIT; sleep 75; \
+		cd e2e/browser && SCREENSHOT_DEMO=http://localhost:8890 SCREENSHOT_DIR=$(CURDIR)/docs go test -count=1 -run '^TestScreenshots$$' -v ./... | grep -E '^(---|ok|FAIL)|screenshot' 
 
 bin/trafficmix: $(shell find examples -name '*.go' -o -name go.mod)
 	cd examples && go build -trimpath -o ../bin/trafficmix ./trafficmix

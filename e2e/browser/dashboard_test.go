@@ -515,3 +515,21 @@ func chromiumPath(t *testing.T) string {
 	t.Fatal("no Chromium: make browser installs Debian's chromium")
 	return ""
 }
+
+// TestScreenshots photographs a running demo's dashboard (`make screenshots` starts the demo and sets
+// SCREENSHOT_DEMO to its address): the overview of the shop service over the last minute and its busiest route's
+// page, for the README.
+func TestScreenshots(t *testing.T) {
+	base := os.Getenv("SCREENSHOT_DEMO")
+	if base == "" {
+		t.Skip("SCREENSHOT_DEMO is not set: make screenshots runs the demo and sets it")
+	}
+	ctx, cancel := browser(t, 1400)
+	defer cancel()
+	do(t, ctx, chromedp.Navigate(base+"/?window=1m&service=shop"), chromedp.WaitVisible(`#routes-main tr`),
+		chromedp.WaitVisible(`#latency-chart svg circle`), chromedp.Sleep(500*time.Millisecond))
+	shot(t, ctx, "dashboard.png")
+	href := eval[string](t, ctx, `[...document.querySelectorAll("#routes-main tr")].sort((a, b) => b.dataset.requests - a.dataset.requests)[0].querySelector("td.c-route a").href`)
+	do(t, ctx, chromedp.Navigate(href), chromedp.WaitVisible(`#distribution-chart svg rect.bucket`), chromedp.Sleep(500*time.Millisecond))
+	shot(t, ctx, "route.png")
+}

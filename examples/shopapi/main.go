@@ -4,6 +4,9 @@
 // Configuration is the SDK's standard environment: OTEL_EXPORTER_OTLP_ENDPOINT (e.g. http://127.0.0.1:4317),
 // OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES=deployment.environment.name=development. LISTEN_ADDR sets the
 // service's own address (default 127.0.0.1:8000), SLOW_DELAY the /reports/slow latency (default 600ms).
+// LATENCY=realistic (what `make demo` sets) gives every route a lognormal latency, a slowdown of the item reads for
+// 30 s every 3 minutes, and checkouts that fail 8 % of the time instead of always; the test suites leave it unset
+// and get fixed answers.
 package main
 
 import (
@@ -11,6 +14,8 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"math"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -65,7 +70,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	server := &http.Server{Handler: otelhttp.NewHandler(routes(slow), "shopapi"), ReadHeaderTimeout: 5 * time.Second}
+	server := &http.Server{Handler: otelhttp.NewHandler(routes(slow, os.Getenv("LATENCY") == "realistic"), "shopapi"), ReadHeaderTimeout: 5 * time.Second}
 	log.Printf("shopapi listening on %s", listener.Addr())
 	go func() {
 		<-ctx.Done()
@@ -84,8 +89,20 @@ func run() error {
 
 // routes mirrors a FastAPI app: matched routes report http.route (as FastAPI's instrumentation does); requests that
 // match nothing are 404s whose spans carry only the raw path.
-func routes(slow time.Duration) http.Handler {
+func routes(slow time.Duration, realistic bool) http.Handler {
 	mux := http.NewServeMux()
+	started := time.Now()
+	// wait sleeps a lognormal time around median when realistic; item reads slow down 3x for 30 s every 3 minutes.
+	wait := func(route string, median time.Duration, sigma float64) {
+		if !realistic {
+			return
+		}
+		d := time.Duration(float64(median) * math.Exp(sigma*rand.NormFloat64()))
+		if route == "/items/{item_id}" && time.Since(started)%(3*time.Minute) > 150*time.Second {
+			d *= 3
+		}
+		time.Sleep(d)
+	}
 	handle := func(pattern, route string, h http.HandlerFunc) {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 			trace.SpanFromContext(r.Context()).SetAttributes(attribute.String("http.route", route))
@@ -93,12 +110,19 @@ func routes(slow time.Duration) http.Handler {
 		})
 	}
 	handle("GET /items/{item_id}", "/items/{item_id}", func(w http.ResponseWriter, r *http.Request) {
+		wait("/items/{item_id}", 18*time.Millisecond, 0.5)
 		fmt.Fprintf(w, `{"item_id": %q}`, r.PathValue("item_id"))
 	})
 	handle("GET /users/{user_id}/orders", "/users/{user_id}/orders", func(w http.ResponseWriter, r *http.Request) {
+		wait("/users/{user_id}/orders", 45*time.Millisecond, 0.7)
 		fmt.Fprintf(w, `{"user_id": %q, "orders": []}`, r.PathValue("user_id"))
 	})
 	handle("POST /checkout", "/checkout", func(w http.ResponseWriter, _ *http.Request) {
+		wait("/checkout", 120*time.Millisecond, 0.4)
+		if realistic && rand.Float64() >= 0.08 {
+			fmt.Fprint(w, `{"status": "paid"}`)
+			return
+		}
 		http.Error(w, `{"detail": "payment backend unavailable"}`, http.StatusInternalServerError)
 	})
 	handle("GET /reports/slow", "/reports/slow", func(w http.ResponseWriter, _ *http.Request) {

@@ -4,12 +4,16 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"log"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -19,14 +23,21 @@ func main() {
 	duration := flag.Duration("duration", 10*time.Minute, "how long to send (bounded: the mix stops by itself)")
 	flag.Parse()
 
+	// Ctrl-C ends the mix early, as a normal end: `make demo` stops without an error.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, *duration)
+	defer cancel()
 	client := &http.Client{Timeout: 5 * time.Second}
 	ticker := time.NewTicker(time.Second / time.Duration(max(*rate, 1)))
 	defer ticker.Stop()
-	deadline := time.Now().Add(*duration)
 	sent := 0
-	for now := range ticker.C {
-		if now.After(deadline) {
-			break
+	for {
+		select {
+		case <-ctx.Done():
+			log.Printf("sent %d requests", sent)
+			return
+		case <-ticker.C:
 		}
 		method, path := pick()
 		go func() {
