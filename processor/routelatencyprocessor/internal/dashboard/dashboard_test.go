@@ -234,7 +234,7 @@ func TestAPISeriesOfARouteAndOfAService(t *testing.T) {
 
 func TestPagesAndScriptAreServed(t *testing.T) {
 	s, _ := shopHistory(t)
-	for path, want := range map[string]string{"/": "initOverview()", "/route?service=shop&method=GET&route=/x": "initRoute()", "/dashboard.js": "function timeChart"} {
+	for path, want := range map[string]string{"/": "initOverview()", "/route?service=shop&method=GET&route=/x": "initRoute()", "/dashboard.js": "function timeChart", "/dashboard.css": "svg.chart"} {
 		rec := httptest.NewRecorder()
 		s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
 		assert.Equal(t, http.StatusOK, rec.Code, path)

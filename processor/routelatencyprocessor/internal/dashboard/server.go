@@ -65,6 +65,7 @@ func NewServer(history *History, opts Options) *Server {
 	mux.HandleFunc("GET /{$}", s.file("static/index.html"))
 	mux.HandleFunc("GET /route", s.file("static/route.html"))
 	mux.HandleFunc("GET /dashboard.js", s.file("static/dashboard.js"))
+	mux.HandleFunc("GET /dashboard.css", s.file("static/dashboard.css"))
 	mux.HandleFunc("GET /api/routes", s.apiRoutes)
 	mux.HandleFunc("GET /api/series", s.apiSeries)
 	mux.HandleFunc("GET /api/sketches", s.apiSketches)
@@ -109,8 +110,11 @@ func (s *Server) file(name string) http.HandlerFunc {
 		panic(err) // embedded at build time
 	}
 	contentType := "text/html; charset=utf-8"
-	if strings.HasSuffix(name, ".js") {
+	switch {
+	case strings.HasSuffix(name, ".js"):
 		contentType = "text/javascript; charset=utf-8"
+	case strings.HasSuffix(name, ".css"):
+		contentType = "text/css; charset=utf-8"
 	}
 	return func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", contentType)
