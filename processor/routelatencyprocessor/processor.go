@@ -26,13 +26,15 @@ type routeProcessor struct {
 	telemetry *metadata.TelemetryBuilder
 	now       func() time.Time
 
-	// spanNames caches "METHOD route" per pair so that renaming does not build a string per span; bounded by the
-	// resolver's caps times the number of canonical methods.
+	// spanNames caches "METHOD route" per pair so that renaming does not build a string per span; at most
+	// maxCachedSpanNames.
 	namesMu   sync.Mutex
 	spanNames map[spanNameKey]string
 }
 
 type spanNameKey struct{ method, route string }
+
+const maxCachedSpanNames = 10000
 
 // newRouteProcessor takes the clock that ages guessed routes (time.Now outside tests).
 func newRouteProcessor(set component.TelemetrySettings, id component.ID, cfg *Config, now func() time.Time) (*routeProcessor, error) {
@@ -127,6 +129,11 @@ func (p *routeProcessor) rename(span ptrace.Span, method, routeName string) {
 	p.namesMu.Lock()
 	name, ok := p.spanNames[key]
 	if !ok {
+		// Routes come and go (guessed routes and idle services are let go): start afresh rather than keep every
+		// name ever made.
+		if len(p.spanNames) >= maxCachedSpanNames {
+			clear(p.spanNames)
+		}
 		name = method + " " + routeName
 		p.spanNames[key] = name
 	}

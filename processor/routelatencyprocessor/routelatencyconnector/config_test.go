@@ -28,6 +28,7 @@ func TestLoadConfig(t *testing.T) {
 		MaxGuessedRoutesPerService: 50,
 		GuessedRouteIdle:           10 * time.Minute,
 		MaxServices:                20,
+		ServiceIdle:                time.Hour,
 		MaxPathLength:              512,
 	}
 	full.Dimensions = []Dimension{{Name: "tenant", Default: "none"}}

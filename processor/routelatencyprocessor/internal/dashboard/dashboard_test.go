@@ -93,6 +93,14 @@ func TestHistoryRingOverwritesOldSlicesAndCapsRoutes(t *testing.T) {
 	windows, _ := h.Windows(time.Hour, t0.Add(5*time.Minute+time.Second))
 	assert.Len(t, windows, 2)
 	assert.Equal(t, uint64(1), h.dropped)
+
+	// Once /b's only slice has left the history, a new route takes its place.
+	h.Record(RouteKey{"shop", "", "GET", "/d"}, interval(t, 200, 0, 0.1), t0.Add(6*time.Minute))
+	assert.Equal(t, uint64(1), h.dropped)
+	_, kept := h.routes[RouteKey{"shop", "", "GET", "/d"}]
+	assert.True(t, kept)
+	_, kept = h.routes[RouteKey{"shop", "", "GET", "/b"}]
+	assert.False(t, kept)
 }
 
 // shopHistory: /items over 10 slices (1..1000 ms in the last), /checkout, a guessed one-hit route, {unmatched}.

@@ -97,6 +97,9 @@ func (h *History) Record(key RouteKey, iv Interval, at time.Time) {
 	rh, ok := h.routes[key]
 	if !ok {
 		if len(h.routes) >= h.maxRoutes {
+			h.forgetExpired(at)
+		}
+		if len(h.routes) >= h.maxRoutes {
 			h.dropped++
 			return
 		}
@@ -120,6 +123,24 @@ func (h *History) Record(key RouteKey, iv Interval, at time.Time) {
 	ts.classes[classOf(iv.StatusCode)] += n
 	_ = ts.sketch.MergeWith(iv.Sketch) // same index mapping (1% logarithmic): cannot fail
 	ts.slowest = keepSlowest(ts.slowest, iv.Exemplars, slowestPerSlice)
+}
+
+// forgetExpired drops the routes with no slice left in the history: a route that stopped an hour ago makes room
+// for a new one.
+func (h *History) forgetExpired(now time.Time) {
+	oldest := now.Add(-time.Duration(h.slices) * h.slice)
+	for key, rh := range h.routes {
+		expired := true
+		for _, ts := range rh.ring {
+			if ts != nil && ts.start.After(oldest) {
+				expired = false
+				break
+			}
+		}
+		if expired {
+			delete(h.routes, key)
+		}
+	}
 }
 
 // keepSlowest merges more into kept and keeps the n slowest, slowest first.

@@ -33,6 +33,9 @@ type Config struct {
 	GuessedRouteIdle time.Duration `mapstructure:"guessed_route_idle"`
 	// MaxServices caps the services whose routes are tracked; spans of further services get OverflowRoute.
 	MaxServices int `mapstructure:"max_services"`
+	// ServiceIdle is how long a service may send nothing before its routes, declared and guessed, are forgotten
+	// (they come back with its traffic): services that come and go do not fill the tables.
+	ServiceIdle time.Duration `mapstructure:"service_idle"`
 	// MaxPathLength truncates longer raw paths (bytes) before templating.
 	MaxPathLength int `mapstructure:"max_path_length"`
 	_             struct{}
@@ -60,6 +63,7 @@ func DefaultConfig() Config {
 		MaxGuessedRoutesPerService: 100,
 		GuessedRouteIdle:           5 * time.Minute,
 		MaxServices:                1000,
+		ServiceIdle:                15 * time.Minute,
 		MaxPathLength:              2048,
 	}
 }
@@ -108,6 +112,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxRoutesPerService < 1 {
 		errs = append(errs, fmt.Errorf("routes.max_routes_per_service: must be at least 1, got %d", c.MaxRoutesPerService))
+	}
+	if c.ServiceIdle < c.GuessedRouteIdle {
+		errs = append(errs, fmt.Errorf("routes.service_idle: must be at least guessed_route_idle (%s), got %s", c.GuessedRouteIdle, c.ServiceIdle))
 	}
 	if c.MaxServices < 1 {
 		errs = append(errs, fmt.Errorf("routes.max_services: must be at least 1, got %d", c.MaxServices))

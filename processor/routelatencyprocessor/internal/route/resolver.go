@@ -66,11 +66,15 @@ type Resolver struct {
 	maxDeclared    int
 	maxGuessed     int
 	idle           int64 // seconds
+	serviceIdle    int64 // seconds
 	maxServices    int
 	maxPathLen     int
 
 	mu       sync.Mutex // serialises writers
 	services atomic.Pointer[map[string]*serviceRoutes]
+	// nextSweep is when (Unix seconds) idle guessed routes and idle services are next let go, whatever the tables'
+	// fill: without it, routes that stop would stay until a full table needed their slots.
+	nextSweep atomic.Int64
 }
 
 type serviceRoutes struct {
@@ -81,6 +85,8 @@ type serviceRoutes struct {
 	// declared template or an OpenAPI document of its own); only then is a 404 without a route "unmatched".
 	declares  atomic.Bool
 	nextSweep int64 // under Resolver.mu
+	// lastSeen is the last second (Unix) the service had a route resolved; written at most once a second.
+	lastSeen atomic.Int64
 }
 
 // guessedRoute is shared by readers: its fields change atomically, and only when they would change (seconds, and
@@ -101,6 +107,7 @@ func NewResolver(cfg Config) (*Resolver, error) {
 		maxDeclared:    cfg.MaxRoutesPerService,
 		maxGuessed:     cfg.MaxGuessedRoutesPerService,
 		idle:           int64(cfg.GuessedRouteIdle / time.Second),
+		serviceIdle:    int64(cfg.ServiceIdle / time.Second),
 		maxServices:    cfg.MaxServices,
 		maxPathLen:     cfg.MaxPathLength,
 	}
@@ -152,6 +159,9 @@ func (r *Resolver) IsRequest(span ptrace.Span) bool {
 //  5. the raw path through the id rules: a guessed route;
 //  6. past a cap: OverflowRoute.
 func (r *Resolver) Resolve(service string, req *Request, now time.Time) Result {
+	if sec := now.Unix(); sec >= r.nextSweep.Load() {
+		r.sweepAll(sec)
+	}
 	if route := req.Route; route != "" {
 		if route == UnmatchedRoute {
 			return Result{Route: UnmatchedRoute, Source: SourceHTTPRoute}
@@ -159,11 +169,11 @@ func (r *Resolver) Resolve(service string, req *Request, now time.Time) Result {
 		if req.RouteGuessed {
 			return r.internGuessed(service, unsafeBytes(route), Result{Source: SourceHTTPRoute, Guessed: true}, now)
 		}
-		return r.internDeclared(service, route, Result{Source: SourceHTTPRoute})
+		return r.internDeclared(service, route, Result{Source: SourceHTTPRoute}, now.Unix())
 	}
 	namePath := spanNamePath(req.Name)
 	if strings.IndexByte(namePath, '{') >= 0 {
-		return r.internDeclared(service, namePath, Result{Source: SourceSpanName})
+		return r.internDeclared(service, namePath, Result{Source: SourceSpanName}, now.Unix())
 	}
 	path := req.Path
 	if path == "" {
@@ -178,17 +188,17 @@ func (r *Resolver) Resolve(service string, req *Request, now time.Time) Result {
 	}
 	if route, ok := r.templates.match(path); ok {
 		res.Source = SourceTemplate
-		return r.internDeclared(service, route, res)
+		return r.internDeclared(service, route, res, now.Unix())
 	}
 	if len(r.docs) > 0 {
 		if route, ok := r.docs[service].match(path); ok {
 			res.Source = SourceTemplate
-			return r.internDeclared(service, route, res)
+			return r.internDeclared(service, route, res, now.Unix())
 		}
 	}
 	if route, ok := r.sharedDocs.match(path); ok {
 		res.Source = SourceTemplate
-		return r.internDeclared(service, route, res)
+		return r.internDeclared(service, route, res, now.Unix())
 	}
 	if r.groupUnmatched {
 		if code := req.StatusCode; (code == 404 || code == 405) && r.declares(service) {
@@ -251,12 +261,12 @@ func (r *Resolver) bound(route []byte) []byte {
 	return route[:cut]
 }
 
-func (r *Resolver) internDeclared(service, route string, res Result) Result {
+func (r *Resolver) internDeclared(service, route string, res Result, now int64) Result {
 	if len(route) > r.maxPathLen {
 		route, res.Truncated = route[:min(len(route), r.maxPathLen+utf8.UTFMax)], true // bound() cuts at a rune boundary
 	}
 	bounded := r.bound(unsafeBytes(route))
-	svc := r.service(service)
+	svc := r.service(service, now)
 	if svc == nil {
 		res.Route, res.Source = OverflowRoute, SourceOverflow
 		return res
@@ -297,7 +307,7 @@ func (r *Resolver) addDeclared(svc *serviceRoutes, route []byte) (string, bool) 
 // internGuessedBytes returns the resolver's copy of a guessed route, or OverflowRoute when the service's guessed
 // routes are all taken even after the idle ones leave. now is in Unix seconds.
 func (r *Resolver) internGuessedBytes(service string, route []byte, res Result, now int64) Result {
-	svc := r.service(service)
+	svc := r.service(service, now)
 	if svc == nil {
 		res.Route, res.Source, res.Guessed = OverflowRoute, SourceOverflow, false
 		return res
@@ -367,9 +377,12 @@ func (r *Resolver) sweepLocked(svc *serviceRoutes, old map[string]*guessedRoute,
 	return kept
 }
 
-// service returns the service's routes, or nil past max_services.
-func (r *Resolver) service(service string) *serviceRoutes {
+// service returns the service's routes, or nil past max_services, and notes that it was seen at now (seconds).
+func (r *Resolver) service(service string, now int64) *serviceRoutes {
 	if svc, ok := (*r.services.Load())[service]; ok {
+		if svc.lastSeen.Load() < now {
+			svc.lastSeen.Store(now)
+		}
 		return svc
 	}
 	r.mu.Lock()
@@ -382,12 +395,43 @@ func (r *Resolver) service(service string) *serviceRoutes {
 		return nil
 	}
 	svc := &serviceRoutes{}
+	svc.lastSeen.Store(now)
 	svc.declared.Store(&map[string]string{})
 	svc.guessed.Store(&map[string]*guessedRoute{})
 	next := maps.Clone(old)
 	next[strings.Clone(service)] = svc
 	r.services.Store(&next)
 	return svc
+}
+
+// sweepAll lets go of every service idle for serviceIdle and of the idle guessed routes of the others; it runs at
+// most every tenth of guessed_route_idle (and at least once a minute), from whichever span comes first.
+func (r *Resolver) sweepAll(now int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if now < r.nextSweep.Load() {
+		return // another goroutine swept meanwhile
+	}
+	r.nextSweep.Store(now + min(max(r.idle/10, 1), 60))
+	old := *r.services.Load()
+	var next map[string]*serviceRoutes
+	for name, svc := range old {
+		if now-svc.lastSeen.Load() >= r.serviceIdle {
+			if next == nil {
+				next = maps.Clone(old)
+			}
+			delete(next, name)
+			continue
+		}
+		guessed := *svc.guessed.Load()
+		svc.nextSweep = 0
+		if kept := r.sweepLocked(svc, guessed, now); len(kept) != len(guessed) {
+			svc.guessed.Store(&kept)
+		}
+	}
+	if next != nil {
+		r.services.Store(&next)
+	}
 }
 
 // unsafeBytes views a string's bytes without copying; they are only read.

@@ -292,3 +292,35 @@ func TestGuessedMarkKeepsAnUpstreamGuessInTheGuessedBudget(t *testing.T) {
 	res = resolve(r, "shop", serverSpan("GET", map[string]any{"http.route": UnmatchedRoute}))
 	assert.Equal(t, Result{Route: UnmatchedRoute, Source: SourceHTTPRoute}, res)
 }
+
+// Services that stop sending and guessed routes that go idle are let go by the periodic sweep, with no table full:
+// a gateway whose services come and go keeps a flat route table (the soak, docs/reliability.md).
+func TestIdleServicesAndGuessedRoutesAreLetGoWithoutPressure(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.GuessedRouteIdle = time.Minute
+	cfg.ServiceIdle = 5 * time.Minute
+	r, err := NewResolver(cfg)
+	require.NoError(t, err)
+	start := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	r.Resolve("gone", &Request{Method: "GET", Route: "/items/{id}"}, start)
+	r.Resolve("gone", &Request{Method: "GET", Path: "/reports/8812/export", StatusCode: 200}, start)
+	assert.True(t, r.Guessed("gone", "/reports/{id}/export"))
+	assert.Equal(t, 2, r.Tracked())
+
+	// Another service keeps sending, a span a minute; "gone" sends nothing more.
+	for m := 1; m <= 6; m++ {
+		now := start.Add(time.Duration(m) * time.Minute)
+		r.Resolve("busy", &Request{Method: "GET", Route: "/orders"}, now)
+		switch m {
+		case 2:
+			assert.False(t, r.Guessed("gone", "/reports/{id}/export"), "a guessed route idle past guessed_route_idle leaves")
+			assert.Equal(t, 2, r.Tracked(), "gone's declared route and busy's")
+		case 6:
+			assert.Equal(t, 1, r.Tracked(), "a service idle past service_idle leaves with its routes")
+		}
+	}
+	// It comes back: its routes come back with its traffic.
+	res := r.Resolve("gone", &Request{Method: "GET", Route: "/items/{id}"}, start.Add(7*time.Minute))
+	assert.Equal(t, "/items/{id}", res.Route)
+	assert.Equal(t, 2, r.Tracked())
+}
