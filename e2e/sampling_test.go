@@ -127,3 +127,44 @@ func TestDatadogSamplingCutsWhatShipsNotWhatCounts(t *testing.T) {
 		}
 	}
 }
+
+// Two production replicas behind one Datadog intake (as behind a load balancer): their route metrics are deltas
+// without a replica tag, so Datadog adds them into one series per route whose sum is what was sent.
+func TestDatadogDeltasOfReplicasAddUp(t *testing.T) {
+	intake, err := ddintake.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = intake.Close() })
+	var replicas []*harness.Collector
+	for range 2 {
+		replicas = append(replicas, harness.StartSecureCollector(t, configs("environments/production.yaml"), "DD_API_KEY="+testAPIKey,
+			"DD_INTAKE_URL="+intake.URL, "SAMPLING_DECISION_WAIT=2s"))
+	}
+	sent := map[string]float64{}
+	for i := range 2 {
+		var reqs []harness.Request
+		for j := range 300 + 200*i { // 300 to one replica, 500 to the other
+			r := harness.Request{Service: "shop-fleet", Environment: "production", Method: "GET", Path: fmt.Sprintf("/items/%d", j), Route: "/items/{item_id}", Status: 200, Duration: 5 * time.Millisecond}
+			if j%10 == 0 {
+				r.Method, r.Path, r.Route = "POST", "/checkout", "/checkout"
+			}
+			sent[r.Method+" "+r.Route]++
+			reqs = append(reqs, r)
+		}
+		sendInBatches(t, replicas[i], reqs)
+	}
+	harness.Eventually(t, 60*time.Second, "the replicas' deltas to add up at the intake", func() (bool, string) {
+		got := map[string]float64{}
+		for _, p := range intake.Points() {
+			if p.Metric == "http.server.route.requests" && !p.Sketch && p.Tag("service.name") == "shop-fleet" {
+				got[p.Tag("http.request.method")+" "+p.Tag("http.route")] += p.Value
+				if id := p.Tag("collector.instance.id"); id != "" {
+					return false, "a Datadog route metric carries collector.instance.id " + id
+				}
+			}
+		}
+		return got["GET /items/{item_id}"] == sent["GET /items/{item_id}"] && got["POST /checkout"] == sent["POST /checkout"],
+			fmt.Sprintf("intake %v, sent %v", got, sent)
+	})
+}
