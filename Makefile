@@ -24,8 +24,9 @@ export CGO_ENABLED := 0
 help:
 	@echo "make run     build bin/otelcol-apm and run it with config.yaml"
 	@echo "make test    everything the project tests (what CI runs)"
-	@echo "make build | generate | check-generated | unit | fuzz | validate | e2e | faults | browser | bench-smoke"
-	@echo "make bench | bench-component | jaeger | demo | image | openapi-testdata | clean"
+	@echo "make build | generate | check-generated | unit | fuzz | validate | manifests | e2e | image-test | faults"
+	@echo "make browser | bench-smoke | bench | bench-component | soak | jaeger | demo | screenshots | image"
+	@echo "make openapi-testdata | clean"
 
 $(BUILDER):
 	GOBIN=$(TOOLS_BIN) go install go.opentelemetry.io/collector/cmd/builder@$(OCB_VERSION)
