@@ -251,17 +251,18 @@ func writeSoak(t *testing.T, dir string, at []time.Duration, samples [][]float64
 	const w, h, cols = 300, 120, 2
 	rows := (len(soakGauges) + cols - 1) / cols
 	var svg strings.Builder
-	fmt.Fprintf(&svg, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="11">`, cols*(w+20), rows*(h+30))
+	fmt.Fprintf(&svg, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="11">`, cols*(w+20), rows*(h+30)+20)
+	svg.WriteString(`<text x="10" y="12">Soak: one chart per gauge, sampled every 10 s; shaded: the last half, where growth is judged</text>`)
 	total := at[len(at)-1].Seconds()
 	for g, gauge := range soakGauges {
-		x0, y0 := float64(g%cols*(w+20)+10), float64(g/cols*(h+30)+20)
+		x0, y0 := float64(g%cols*(w+20)+10), float64(g/cols*(h+30)+40)
 		maxV := 1.0
 		for _, s := range samples {
 			maxV = math.Max(maxV, s[g])
 		}
 		maxV *= 1.1
 		fmt.Fprintf(&svg, `<rect x="%.0f" y="%.0f" width="%d" height="%d" fill="#f4f6fa"/>`, x0+w/2, y0, w/2, h)
-		fmt.Fprintf(&svg, `<text x="%.0f" y="%.0f">%s %s (max %.0f; shaded: the last half, where growth is judged)</text>`, x0, y0-6, gauge.name, gauge.unit, maxV/1.1)
+		fmt.Fprintf(&svg, `<text x="%.0f" y="%.0f">%s %s (max %.0f)</text>`, x0, y0-6, gauge.name, gauge.unit, maxV/1.1)
 		var pts []string
 		for i, s := range samples {
 			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x0+at[i].Seconds()/total*w, y0+h-s[g]/maxV*h))
