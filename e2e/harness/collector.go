@@ -34,9 +34,9 @@ func Binary(t testing.TB) string {
 type Collector struct {
 	*Process
 	OTLPGRPC, OTLPHTTP, Health, RouteMetrics, Telemetry, Pprof, Dashboard string
-	DataDir                                                    string
-	Creds                                                      *Credentials
-	args, env                                                  []string
+	DataDir                                                               string
+	Creds                                                                 *Credentials
+	args, env                                                             []string
 }
 
 // ConfigPath returns the path of a shipped configuration file, relative to the repository root.
