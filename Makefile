@@ -19,13 +19,13 @@ export GONOSUMDB  := github.com/DataDog,github.com/open-telemetry/opentelemetry-
 export GOTOOLCHAIN := local
 export CGO_ENABLED := 0
 
-.PHONY: help generate check-generated mdatagen build run test unit bench-guard validate manifests image-test screenshots e2e faults faults-fast soak browser fuzz bench bench-smoke bench-component bench-compare jaeger demo image openapi-testdata clean
+.PHONY: help generate check-generated mdatagen build run test unit bench-guard validate manifests image-test screenshots capacity e2e faults faults-fast soak browser fuzz bench bench-smoke bench-component bench-compare jaeger demo image openapi-testdata clean
 
 help:
 	@echo "make run     build bin/otelcol-apm and run it with config.yaml"
 	@echo "make test    everything the project tests (what CI runs)"
 	@echo "make build | generate | check-generated | unit | fuzz | validate | manifests | e2e | image-test | faults"
-	@echo "make browser | bench-smoke | bench | bench-component | soak | jaeger | demo | screenshots | image"
+	@echo "make browser | bench-smoke | bench | bench-component | capacity | soak | jaeger | demo | screenshots | image"
 	@echo "make openapi-testdata | clean"
 
 $(BUILDER):
@@ -135,6 +135,12 @@ SOAK_DURATION ?= 30m
 soak: $(BIN)
 	OTELCOL_APM_BIN=$(CURDIR)/$(BIN) SOAK_DURATION=$(SOAK_DURATION) SOAK_OUT=$(CURDIR)/docs \
 		go test -count=1 -timeout 0 -v -run '^TestSoak$$' ./e2e/faults/ 2>&1 | grep -aE '^(FIGURES|--- |ok|FAIL|panic)|_test.go:[0-9]+: [^F]'
+
+## capacity: spans per CPU second of the hardened gateway and of the load balancer, flat out on this machine
+## (docs/scaling.md; about 1 minute; CAPACITY_SPANS_PER_TRACE=5 for traces of 5 spans, CAPACITY_PROFILE_DIR=dir for a
+## CPU profile of the gateway).
+capacity: $(BIN)
+	OTELCOL_APM_BIN=$(CURDIR)/$(BIN) CAPACITY=1 go test -count=1 -v -run '^TestCapacity$$' ./e2e/faults/ 2>&1 | grep -aE '^(FIGURES|--- |ok|FAIL)'
 
 ## faults-fast: scenarios 4-6 (bad input, auth, secrets), 9 (corrupted queue), 11 (fleet) and a 60 s soak, part of
 ## make test (about 3 minutes).

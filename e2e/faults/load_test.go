@@ -30,6 +30,7 @@ type load struct {
 	spansPerSecond int
 	batch          int
 	workers        int
+	spansPerTrace  int // 1: every span its own trace
 
 	next    atomic.Uint64
 	mu      sync.Mutex
@@ -38,7 +39,7 @@ type load struct {
 }
 
 func newLoad(col *harness.Collector, spansPerSecond, workers int) *load {
-	return &load{col: col, environment: "development", spansPerSecond: spansPerSecond, batch: 100, workers: workers, refused: map[string]int{}}
+	return &load{col: col, environment: "development", spansPerSecond: spansPerSecond, batch: 100, workers: workers, spansPerTrace: 1, refused: map[string]int{}}
 }
 
 // run sends until ctx ends and returns when every worker has its last answer.
@@ -64,7 +65,7 @@ func (l *load) run(ctx context.Context) error {
 				case <-tick.C:
 				}
 				first := l.next.Add(uint64(l.batch)) - uint64(l.batch) + 1
-				req := ptraceotlp.NewExportRequestFromTraces(loadTracesIn(l.environment, first, l.batch))
+				req := ptraceotlp.NewExportRequestFromTraces(loadTracesGrouped(l.environment, first, l.batch, l.spansPerTrace))
 				callCtx, cancel := context.WithTimeout(l.col.OutgoingContext(context.Background()), 5*time.Second)
 				_, err := client.Export(callCtx, req)
 				cancel()
@@ -132,6 +133,11 @@ func loadTraces(first uint64, n int) ptrace.Traces { return loadTracesIn("develo
 
 // loadTracesIn builds n server spans of a FastAPI-like service in environment, numbered from first.
 func loadTracesIn(environment string, first uint64, n int) ptrace.Traces {
+	return loadTracesGrouped(environment, first, n, 1)
+}
+
+// loadTracesGrouped is loadTracesIn with perTrace consecutive spans sharing a trace id.
+func loadTracesGrouped(environment string, first uint64, n, perTrace int) ptrace.Traces {
 	td := ptrace.NewTraces()
 	rs := td.ResourceSpans().AppendEmpty()
 	rs.Resource().Attributes().PutStr("service.name", "faults-load")
@@ -144,7 +150,7 @@ func loadTracesIn(environment string, first uint64, n int) ptrace.Traces {
 		span := spans.AppendEmpty()
 		var tid pcommon.TraceID
 		copy(tid[:8], loadTraceMark[:])
-		binary.BigEndian.PutUint64(tid[8:], seq)
+		binary.BigEndian.PutUint64(tid[8:], seq/uint64(perTrace))
 		var sid pcommon.SpanID
 		binary.BigEndian.PutUint64(sid[:], seq)
 		span.SetTraceID(tid)
