@@ -15,6 +15,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -87,28 +88,20 @@ func Repair(path string, now time.Time) (Report, error) {
 	}
 
 	entries := map[string][]byte{}
-	var order []string
 	_ = readAll(report.MovedTo, func(bucket, k, v []byte) { // a second walk: the damage stops it where it was met
-		if !bytes.Equal(bucket, bucketName) {
-			return
+		if bytes.Equal(bucket, bucketName) {
+			entries[string(k)] = bytes.Clone(v)
 		}
-		key := string(k)
-		if _, seen := entries[key]; !seen {
-			order = append(order, key)
-		}
-		entries[key] = bytes.Clone(v)
 	})
 	// What the tree no longer reaches (a cut file loses its newest pages, the root among them) is still in the leaf
 	// pages left in the file.
 	scanned, metas := scanLeafPages(report.MovedTo)
 	if _, ok := entries[string(metadataKey)]; !ok && len(metas) > 0 {
 		entries[string(metadataKey)] = newestMetadata(metas)
-		order = append(order, string(metadataKey))
 	}
 	for k, v := range scanned {
 		if _, ok := entries[k]; !ok {
 			entries[k] = v
-			order = append(order, k)
 		}
 	}
 	if meta, ok := entries[string(metadataKey)]; ok || hasIndexKeys(entries) {
@@ -125,15 +118,9 @@ func Repair(path string, now time.Time) (Report, error) {
 		if err != nil {
 			return err
 		}
-		if meta, ok := entries[string(metadataKey)]; ok {
-			order = append(order, string(metadataKey)) // rewritten, or found only now
-			entries[string(metadataKey)] = meta
-		}
-		for _, k := range order {
-			if v, ok := entries[k]; ok {
-				if err := b.Put([]byte(k), v); err != nil {
-					return err
-				}
+		for k, v := range entries { // bbolt keeps keys sorted whatever the order of the puts
+			if err := b.Put([]byte(k), v); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -199,14 +186,6 @@ func touch(v []byte) {
 	touched = x
 }
 
-func indexRange(from, to uint64) []uint64 {
-	var r []uint64
-	for i := from; i < to; i++ {
-		r = append(r, i)
-	}
-	return r
-}
-
 func hasIndexKeys(entries map[string][]byte) bool {
 	for k := range entries {
 		if _, err := strconv.ParseUint(k, 10, 64); err == nil {
@@ -231,22 +210,23 @@ func rewriteQueue(entries map[string][]byte, meta []byte, signal string, report 
 			readIndex = 0
 		}
 	}
-	queued := append(slices.Clone(dispatched), indexRange(readIndex, writeIndex)...)
-	report.QueueRequests = len(queued)
+	queued := func(i uint64) bool { return (i >= readIndex && i < writeIndex) || slices.Contains(dispatched, i) }
+	report.QueueRequests = len(dispatched) + int(writeIndex-readIndex)
 
 	var items, byteSize int64
 	var keptDispatched []uint64
-	wanted := map[string]bool{}
-	for _, i := range queued {
-		key := strconv.FormatUint(i, 10)
-		wanted[key] = true
-		v, ok := entries[key]
-		if !ok {
+	for k, v := range entries {
+		i, err := strconv.ParseUint(k, 10, 64)
+		if err != nil {
+			continue // the metadata, rewritten below
+		}
+		if !queued(i) { // a leftover the queue would never read
+			delete(entries, k)
 			continue
 		}
 		n, ok := decodedItems(signal, v)
 		if !ok {
-			delete(entries, key)
+			delete(entries, k)
 			continue
 		}
 		items += n
@@ -256,12 +236,8 @@ func rewriteQueue(entries map[string][]byte, meta []byte, signal string, report 
 			keptDispatched = append(keptDispatched, i)
 		}
 	}
+	slices.Sort(keptDispatched)
 	report.QueueItemsSalvaged = items
-	for k := range entries { // indices outside the queue are leftovers the queue would never read
-		if _, err := strconv.ParseUint(k, 10, 64); err == nil && !wanted[k] {
-			delete(entries, k)
-		}
-	}
 	entries[string(metadataKey)] = marshalMetadata(items, byteSize, readIndex, writeIndex, keptDispatched)
 }
 
@@ -336,7 +312,7 @@ func marshalMetadata(items, byteSize int64, readIndex, writeIndex uint64, dispat
 // signalOf reads the signal from the file name file_storage gives an exporter's queue (exporter_<type>_<name>_<signal>).
 func signalOf(path string) string {
 	for _, s := range []string{"traces", "metrics", "logs"} {
-		if bytes.HasSuffix([]byte(path), []byte("_"+s)) {
+		if strings.HasSuffix(path, "_"+s) {
 			return s
 		}
 	}
