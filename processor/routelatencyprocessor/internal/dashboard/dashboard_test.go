@@ -235,6 +235,10 @@ func TestAPISeriesOfARouteAndOfAService(t *testing.T) {
 	require.Equal(t, http.StatusOK, get(t, s, "/api/series?window=5m&service=shop", &body))
 	assert.Equal(t, uint64(1030+2+1+5000), body.Summary.Requests)
 	assert.Empty(t, body.JaegerURL)
+	// Merging the service's routes left each route's own slices as they were.
+	require.Equal(t, http.StatusOK, get(t, s, "/api/series?window=5m&service=shop&environment=development&method=GET&route=/items/{item_id}", &body))
+	assert.Equal(t, uint64(1030), body.Summary.Requests)
+	assert.InEpsilon(t, 990, body.Summary.P99Ms, 0.01)
 
 	assert.Equal(t, http.StatusBadRequest, get(t, s, "/api/series?window=5m", nil))
 	assert.Equal(t, http.StatusBadRequest, get(t, s, "/api/series?window=5m&service=shop&route=/x", nil))

@@ -218,24 +218,53 @@ const slowestPerDetail = 10
 func (h *History) Query(match func(RouteKey) bool, window time.Duration, now time.Time) Detail {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	var routes []*routeHistory
+	for key, rh := range h.routes {
+		if match(key) {
+			routes = append(routes, rh)
+		}
+	}
+	return h.query(routes, window, now)
+}
+
+// QueryRoute is Query of one route, found by its key rather than by a scan of every route.
+func (h *History) QueryRoute(key RouteKey, window time.Duration, now time.Time) Detail {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var routes []*routeHistory
+	if rh, ok := h.routes[key]; ok {
+		routes = append(routes, rh)
+	}
+	return h.query(routes, window, now)
+}
+
+func (h *History) query(routes []*routeHistory, window time.Duration, now time.Time) Detail {
 	type merged struct {
-		p      Point
+		p Point
+		// sketch is the slice's own while one route has the slice, a merged copy once a second one does: the
+		// history's sketches are never written here.
 		sketch *ddsketch.DDSketch
+		copied bool
 	}
 	bySlice := map[time.Time]*merged{}
 	d := Detail{Window: RouteWindow{Sketch: newSliceSketch()}, Covered: h.covered(window, now)}
-	for key, rh := range h.routes {
-		if !match(key) {
-			continue
-		}
+	for _, rh := range routes {
 		for _, ts := range rh.ring {
 			if !h.inWindow(ts, window, now) {
 				continue
 			}
 			m := bySlice[ts.start]
-			if m == nil {
-				m = &merged{p: Point{Start: ts.start}, sketch: newSliceSketch()}
+			switch {
+			case m == nil:
+				m = &merged{p: Point{Start: ts.start}, sketch: ts.sketch}
 				bySlice[ts.start] = m
+			case !m.copied:
+				own := newSliceSketch()
+				_ = own.MergeWith(m.sketch) // same index mapping (1% logarithmic): cannot fail
+				m.sketch, m.copied = own, true
+				fallthrough
+			default:
+				_ = m.sketch.MergeWith(ts.sketch)
 			}
 			m.p.Requests += ts.requests
 			m.p.Errors += ts.errors
@@ -243,7 +272,7 @@ func (h *History) Query(match func(RouteKey) bool, window time.Duration, now tim
 			for c, n := range ts.classes {
 				m.p.Classes[c] += n
 			}
-			_ = m.sketch.MergeWith(ts.sketch)
+			_ = d.Window.Sketch.MergeWith(ts.sketch)
 			d.Slowest = keepSlowest(d.Slowest, ts.slowest, slowestPerDetail)
 		}
 	}
@@ -254,7 +283,6 @@ func (h *History) Query(match func(RouteKey) bool, window time.Duration, now tim
 		d.Window.Requests += m.p.Requests
 		d.Window.Errors += m.p.Errors
 		d.Window.SumSeconds += m.p.SumSeconds
-		_ = d.Window.Sketch.MergeWith(m.sketch)
 	}
 	sort.Slice(d.Points, func(i, j int) bool { return d.Points[i].Start.Before(d.Points[j].Start) })
 	return d

@@ -287,7 +287,7 @@ func (s *Server) sliceStarts(window time.Duration, now time.Time) []time.Time {
 }
 
 func (s *Server) sparklines(key RouteKey, window time.Duration, now time.Time, starts []time.Time) ([]*uint64, []*float64) {
-	d := s.history.Query(func(k RouteKey) bool { return k == key }, window, now)
+	d := s.history.QueryRoute(key, window, now)
 	requests, p99 := make([]*uint64, len(starts)), make([]*float64, len(starts))
 	at := map[time.Time]int{}
 	for i, t := range starts {
