@@ -21,6 +21,15 @@ export CGO_ENABLED := 0
 
 .PHONY: help generate check-generated mdatagen build run test unit bench-guard validate manifests image-test screenshots capacity e2e faults faults-fast soak browser fuzz bench bench-smoke bench-component bench-compare jaeger demo image openapi-testdata clean
 
+# What the tests need from Debian comes from Debian, inside the targets (CI installs nothing by hand):
+# $(call debian,CMD) installs the package of the same name when CMD is missing.
+debian-install = { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1); }
+debian = command -v $(1) >/dev/null || $(call debian-install,$(1))
+
+# The local Jaeger of `make jaeger` and `make screenshots`: OTLP/gRPC on :14317, query API on :16686.
+JAEGER_ENV := JAEGER_OTLP_GRPC_ENDPOINT=localhost:14317 JAEGER_QUERY_ENDPOINT=localhost:16686 \
+	JAEGER_QUERY_GRPC_ENDPOINT=localhost:16685
+
 help:
 	@echo "make run     build bin/otelcol-apm and run it with config.yaml"
 	@echo "make test    everything the project tests (what CI runs)"
@@ -112,7 +121,7 @@ manifests:
 ## e2e: real collector, real Jaeger, the Datadog intake, a real Prometheus (Debian's package, installed when
 ## missing) and the example service, all on loopback.
 e2e: $(BIN) $(SHOPAPI) $(JAEGER)
-	command -v prometheus >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus; }
+	$(call debian,prometheus)
 	OTELCOL_APM_BIN=$(CURDIR)/$(BIN) JAEGER_BIN=$(CURDIR)/$(JAEGER) SHOPAPI_BIN=$(CURDIR)/$(SHOPAPI) \
 		go test -count=1 -timeout 20m ./e2e/ ./e2e/ddintake/ ./e2e/harness/
 
@@ -123,7 +132,7 @@ e2e: $(BIN) $(SHOPAPI) $(JAEGER)
 FAULTS_RUN ?= TestFault
 faults: $(BIN) $(SHOPAPI)
 	@mkdir -p .cache
-	command -v prometheus >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus; }
+	$(call debian,prometheus)
 	OTELCOL_APM_BIN=$(CURDIR)/$(BIN) SHOPAPI_BIN=$(CURDIR)/$(SHOPAPI) SOAK_DURATION=$(SOAK_DURATION) go test -count=1 -timeout 20m -v -run '$(FAULTS_RUN)' ./e2e/faults/ 2>&1 \
 		| tee .cache/faults.log | grep -aE '^(FIGURES|--- |ok|FAIL|panic)|_test.go:[0-9]+: [^F]' \
 		|| { echo "make faults failed; the whole output (collector logs included) is in .cache/faults.log"; exit 1; }
@@ -151,7 +160,7 @@ faults-fast:
 ## browser: the route dashboard driven in headless Chromium (installed from Debian when missing); screenshots in
 ## SCREENSHOT_DIR (default: a temporary folder).
 browser: $(BIN)
-	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	$(call debian,chromium)
 	cd e2e/browser && OTELCOL_APM_BIN=$(CURDIR)/$(BIN) go test -count=1 -timeout 5m -v ./... 2>&1 | grep -v '^=== RUN'
 
 $(SHOPAPI): $(shell find examples -name '*.go' -o -name go.mod)
@@ -163,9 +172,7 @@ $(JAEGER):
 
 ## jaeger: a local Jaeger v2 (in-memory) for development.yaml: OTLP/gRPC on localhost:14317, query API on :16686.
 jaeger: $(JAEGER)
-	JAEGER_OTLP_GRPC_ENDPOINT=localhost:14317 JAEGER_QUERY_ENDPOINT=localhost:16686 \
-		JAEGER_QUERY_GRPC_ENDPOINT=localhost:16685 OTEL_TRACES_EXPORTER=none \
-		$(JAEGER) --config e2e/testdata/jaeger.yaml
+	$(JAEGER_ENV) $(JAEGER) --config e2e/testdata/jaeger.yaml
 
 ## demo: otelcol-apm with its route dashboard on http://localhost:8890/, two example services with realistic
 ## latencies and a steady request mix for DEMO_DURATION (10m); with `make jaeger` running, spans go to Jaeger.
@@ -177,9 +184,8 @@ demo: $(BIN) $(SHOPAPI) bin/trafficmix
 ## docs/ for the README (about 2 minutes).
 screenshots: $(BIN) $(SHOPAPI) bin/trafficmix $(JAEGER)
 	@mkdir -p .cache
-	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
-	JAEGER_OTLP_GRPC_ENDPOINT=localhost:14317 JAEGER_QUERY_ENDPOINT=localhost:16686 JAEGER_QUERY_GRPC_ENDPOINT=localhost:16685 \
-		$(JAEGER) --config e2e/testdata/jaeger.yaml >.cache/demo-jaeger.log 2>&1 & jaeger=$$!; \
+	$(call debian,chromium)
+	$(JAEGER_ENV) $(JAEGER) --config e2e/testdata/jaeger.yaml >.cache/demo-jaeger.log 2>&1 & jaeger=$$!; \
 	for i in $$(seq 1 100); do curl -sf -o /dev/null localhost:16686/api/services && break; sleep 0.2; done; \
 	DEMO_DURATION=100s scripts/demo.sh & demo=$$!; trap "kill -INT $$demo 2>/dev/null; wait $$demo; kill $$jaeger" EXIT; sleep 75; \
 		cd e2e/browser && SCREENSHOT_DEMO=http://localhost:8890 SCREENSHOT_DIR=$(CURDIR)/docs go test -count=1 -run '^TestScreenshots$$' -v ./... | grep -E '^(---|ok|FAIL)|screenshot' 
@@ -189,7 +195,7 @@ bin/trafficmix: $(shell find examples -name '*.go' -o -name go.mod)
 
 ## image: the container image (needs buildah, or docker on a machine that has an engine).
 image: $(BIN)
-	command -v buildah >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq buildah; }
+	$(call debian,buildah)
 	mkdir -p bin/image-data && cp /etc/ssl/certs/ca-certificates.crt bin/ca-certificates.crt
 	buildah --storage-driver vfs bud --isolation chroot -t otelcol-apm:$$($(BIN) --version | cut -d' ' -f3) .
 
@@ -202,7 +208,7 @@ image-test: image
 ## installed when missing), written where the route tests read it.
 OPENAPI_TESTDATA := $(COMPONENT_DIR)/internal/route/testdata/fastapi-shop-openapi.json
 openapi-testdata:
-	/usr/bin/python3 -c 'import fastapi' 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-fastapi; }
+	/usr/bin/python3 -c 'import fastapi' 2>/dev/null || $(call debian-install,python3-fastapi)
 	/usr/bin/python3 examples/fastapi/shop.py > $(OPENAPI_TESTDATA)
 
 clean:
