@@ -26,7 +26,6 @@ func StartJaeger(t testing.TB, env ...string) *Jaeger {
 		"JAEGER_OTLP_GRPC_ENDPOINT=" + j.OTLP,
 		"JAEGER_QUERY_ENDPOINT=" + j.Query,
 		"JAEGER_QUERY_GRPC_ENDPOINT=" + Addr(t),
-		"OTEL_TRACES_EXPORTER=none", // Jaeger would trace itself to localhost:4317
 	}, env...)
 	j.start(t)
 	return j
