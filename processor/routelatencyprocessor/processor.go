@@ -62,8 +62,8 @@ func (p *routeProcessor) shutdown(context.Context) error {
 }
 
 // processTraces changes request spans in place: http.route when absent (with http.route.guessed=true when the id
-// rules made it), the span name when it is a raw path, the slow attribute past the route's threshold. Nothing else
-// about a span changes.
+// rules made it; http.route.unmatched=true instead of a route for a 404 or 405 that matched none), the span name when
+// it is a raw path, the slow attribute past the route's threshold. Nothing else about a span changes.
 func (p *routeProcessor) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
 	if p.cfg.RejectInvalidUTF8 {
 		if err := utf8check.Traces(td); err != nil {
@@ -103,6 +103,9 @@ func (p *routeProcessor) processTraces(ctx context.Context, td ptrace.Traces) (p
 				case route.SourceIDRules:
 					span.Attributes().PutStr(route.AttrHTTPRoute, res.Route)
 					span.Attributes().PutBool(route.AttrRouteGuessed, true)
+				case route.SourceUnmatched:
+					// The application matched no route: http.route stays absent, the mark says the gateway looked.
+					span.Attributes().PutBool(route.AttrRouteUnmatched, true)
 				default:
 					span.Attributes().PutStr(route.AttrHTTPRoute, res.Route)
 				}

@@ -94,6 +94,38 @@ func TestProcessorKeepsRawPathOnOverflow(t *testing.T) {
 	metadatatest.AssertEqualProcessorRoutelatencyOverflowSpans(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
 }
 
+// A FastAPI 404 arrives without http.route. What the processor stores must not pass the gateway's {unmatched} off
+// as a route the application matched: no http.route, the gateway's own mark instead, and the span named after the
+// group so that a scanner's random paths do not each become a resource in the backend.
+func TestUnmatchedRequestIsMarkedNotGivenARoute(t *testing.T) {
+	process, _ := newTestProcessor(t, createDefaultConfig().(*Config))
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "shop")
+	spans := rs.ScopeSpans().AppendEmpty().Spans()
+	declared := spans.AppendEmpty() // makes the service one that declares its routes
+	declared.SetKind(ptrace.SpanKindServer)
+	declared.SetName("GET /items/{item_id}")
+	declared.Attributes().PutStr("http.route", "/items/{item_id}")
+	declared.Attributes().PutStr("http.request.method", "GET")
+	missing := spans.AppendEmpty() // as opentelemetry-instrumentation-fastapi records a 404
+	missing.SetKind(ptrace.SpanKindServer)
+	missing.SetName("GET")
+	missing.Attributes().PutStr("http.request.method", "GET")
+	missing.Attributes().PutStr("url.path", "/wp-login.php")
+	missing.Attributes().PutInt("http.response.status_code", 404)
+
+	out := process(td).ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(1)
+	_, hasRoute := out.Attributes().Get("http.route")
+	assert.False(t, hasRoute, "http.route is only ever the application's or marked as the gateway's: %v", out.Attributes().AsRaw())
+	mark, ok := out.Attributes().Get("http.route.unmatched")
+	require.True(t, ok)
+	assert.True(t, mark.Bool())
+	assert.Equal(t, "GET {unmatched}", out.Name())
+	path, _ := out.Attributes().Get("url.path")
+	assert.Equal(t, "/wp-login.php", path.Str(), "what the request was stays on the span")
+}
+
 func TestProcessorEmptyBatch(t *testing.T) {
 	process, _ := newTestProcessor(t, createDefaultConfig().(*Config))
 	assert.Equal(t, 0, process(ptrace.NewTraces()).SpanCount())

@@ -1,6 +1,7 @@
 package aggregate
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -118,6 +119,25 @@ func TestAdjustedCountReachesEveryAggregate(t *testing.T) {
 	q := metric(t, md, MetricQuantiles).Summary().DataPoints().At(0)
 	assert.Equal(t, uint64(10), q.Count())
 	assert.InEpsilon(t, 0.2, q.QuantileValues().At(0).Value(), SketchRelativeAccuracy)
+}
+
+// An idle route's summary must not go on showing its last busy interval: an exporter that caches points (the
+// Prometheus exporter does, until its metric_expiration) would otherwise serve a flat p50 for a route that stopped.
+func TestIdleRouteSummaryReportsNaNNotItsLastInterval(t *testing.T) {
+	s := NewStore(testConfig(), t0)
+	for range 100 {
+		record(s, "/a", 0.05, 1, 1, t0)
+	}
+	busy := metric(t, s.Flush(at(time.Second), nil), MetricQuantiles).Summary().DataPoints().At(0)
+	assert.InEpsilon(t, 0.05, busy.QuantileValues().At(0).Value(), SketchRelativeAccuracy)
+
+	for d := 2 * time.Second; d <= 10*time.Second; d += time.Second {
+		idle := metric(t, s.Flush(at(d), nil), MetricQuantiles).Summary().DataPoints().At(0)
+		assert.Equal(t, uint64(100), idle.Count(), "count and sum stay cumulative")
+		assert.InDelta(t, 5.0, idle.Sum(), 1e-9)
+		require.Equal(t, 1, idle.QuantileValues().Len())
+		assert.True(t, math.IsNaN(idle.QuantileValues().At(0).Value()), "p50 after %s idle: %v", d-time.Second, idle.QuantileValues().At(0).Value())
+	}
 }
 
 func TestSeriesCapSendsTheRestToOneOverflowSeries(t *testing.T) {

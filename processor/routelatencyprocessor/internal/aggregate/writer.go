@@ -1,6 +1,7 @@
 package aggregate
 
 import (
+	"math"
 	"strconv"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -65,7 +66,7 @@ func (w *writer) resource(series *Series) *resourceMetrics {
 		rm.quantiles = ms.AppendEmpty()
 		rm.quantiles.SetName(MetricQuantiles)
 		rm.quantiles.SetUnit("s")
-		rm.quantiles.SetDescription("Latency quantiles per route over the last flush interval, within 1% relative error.")
+		rm.quantiles.SetDescription("Latency quantiles per route over the last flush interval, within 1% relative error; NaN for an interval without requests.")
 		rm.quantiles.SetEmptySummary()
 	}
 	if w.cfg.RequestDuration {
@@ -93,18 +94,25 @@ func (w *writer) write(series *Series) {
 		w.writeHistogram(rm.requestDuration, series, start, true)
 	}
 
-	if len(w.cfg.Quantiles) == 0 || series.Sketch.IsEmpty() {
+	if len(w.cfg.Quantiles) == 0 {
 		return
 	}
 	dp := rm.quantiles.Summary().DataPoints().AppendEmpty()
 	w.stamp(dp.Attributes(), series, start, dp.SetStartTimestamp, dp.SetTimestamp)
 	dp.SetCount(series.Requests)
 	dp.SetSum(series.SumSeconds)
-	values, _ := series.Sketch.GetValuesAtQuantiles(w.cfg.Quantiles) // the sketch is not empty
+	// An interval without requests has no quantiles: NaN, as a Prometheus summary reports for an empty window.
+	// Leaving the point out instead would let an exporter's cache show the last busy interval's values for a
+	// route that has stopped.
+	values, err := series.Sketch.GetValuesAtQuantiles(w.cfg.Quantiles)
 	for i, q := range w.cfg.Quantiles {
 		qv := dp.QuantileValues().AppendEmpty()
 		qv.SetQuantile(q)
-		qv.SetValue(values[i])
+		if err != nil {
+			qv.SetValue(math.NaN())
+		} else {
+			qv.SetValue(values[i])
+		}
 	}
 }
 

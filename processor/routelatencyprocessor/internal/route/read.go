@@ -16,6 +16,8 @@ type Request struct {
 	// Route is http.route as the span carries it; RouteGuessed its http.route.guessed mark.
 	Route        string
 	RouteGuessed bool
+	// Unmatched is the http.route.unmatched mark of an upstream routelatency processor (read without http.route).
+	Unmatched bool
 	// Method is canonical (constant strings), "" when the span has none.
 	Method string
 	// StatusCode is the HTTP response status code, 0 when the span has none.
@@ -50,7 +52,11 @@ func ReadRequest(span ptrace.Span) Request {
 	} else if v, ok := attrs.Get(semconv.HTTPStatusCodeLegacy); ok {
 		req.StatusCode = statusCode(v)
 	}
-	if req.Route == "" { // the path only matters without a route
+	if req.Route == "" { // the path and the unmatched mark only matter without a route
+		if u, ok := attrs.Get(semconv.HTTPRouteUnmatched); ok && u.Bool() {
+			req.Unmatched = true
+			return req
+		}
 		req.Path = rawPath(attrs)
 	}
 	return req

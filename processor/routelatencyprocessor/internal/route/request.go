@@ -13,6 +13,9 @@ const (
 	// AttrRouteGuessed marks an http.route that the routelatency processor guessed from a raw path (true), so that
 	// the connector downstream keeps it in the guessed routes' budget instead of taking it for a declared route.
 	AttrRouteGuessed = semconv.HTTPRouteGuessed
+	// AttrRouteUnmatched marks a request the routelatency processor found unmatched (true), so that the connector
+	// downstream counts it under UnmatchedRoute without resolving it again.
+	AttrRouteUnmatched = semconv.HTTPRouteUnmatched
 )
 
 // MethodOther is the semantic-convention value for a method outside the known set, which keeps a flood of invented

@@ -152,7 +152,8 @@ func (r *Resolver) IsRequest(span ptrace.Span) bool {
 // Resolve returns the route of a request span of the given service; now is when its batch arrived (it ages guessed
 // routes). The rules, first that applies wins:
 //  1. http.route as the application set it, or as an upstream routelatency processor wrote it (AttrRouteGuessed
-//     telling a guessed route, which stays in the guessed budget, from a declared one);
+//     telling a guessed route, which stays in the guessed budget, from a declared one); an upstream processor's
+//     AttrRouteUnmatched mark is UnmatchedRoute;
 //  2. a span name "METHOD /template" with a {parameter};
 //  3. the raw path matched by routes.templates, then by the service's OpenAPI documents, then by shared ones;
 //  4. a 404 or 405 of a service that declares routes: UnmatchedRoute;
@@ -162,10 +163,10 @@ func (r *Resolver) Resolve(service string, req *Request, now time.Time) Result {
 	if sec := now.Unix(); sec >= r.nextSweep.Load() {
 		r.sweepAll(sec)
 	}
+	if req.Unmatched {
+		return Result{Route: UnmatchedRoute, Source: SourceUnmatched}
+	}
 	if route := req.Route; route != "" {
-		if route == UnmatchedRoute {
-			return Result{Route: UnmatchedRoute, Source: SourceHTTPRoute}
-		}
 		if req.RouteGuessed {
 			return r.internGuessed(service, unsafeBytes(route), Result{Source: SourceHTTPRoute, Guessed: true}, now)
 		}

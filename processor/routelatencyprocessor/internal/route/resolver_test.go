@@ -289,8 +289,9 @@ func TestGuessedMarkKeepsAnUpstreamGuessInTheGuessedBudget(t *testing.T) {
 	assert.Equal(t, SourceOverflow, res.Source)
 	res = resolve(r, "shop", serverSpan("GET", map[string]any{"http.route": "/declared"}))
 	assert.Equal(t, Result{Route: "/declared", Source: SourceHTTPRoute}, res)
-	res = resolve(r, "shop", serverSpan("GET", map[string]any{"http.route": UnmatchedRoute}))
-	assert.Equal(t, Result{Route: UnmatchedRoute, Source: SourceHTTPRoute}, res)
+	// An upstream processor's unmatched mark stays {unmatched}, whatever the budgets' fill.
+	res = resolve(r, "shop", serverSpan("GET", map[string]any{"url.path": "/wp-login.php", "http.response.status_code": 404, AttrRouteUnmatched: true}))
+	assert.Equal(t, Result{Route: UnmatchedRoute, Source: SourceUnmatched}, res)
 }
 
 // Services that stop sending and guessed routes that go idle are let go by the periodic sweep, with no table full:

@@ -34,6 +34,9 @@ const (
 const (
 	// HTTPRouteGuessed marks an http.route that the routelatency processor guessed from a raw path.
 	HTTPRouteGuessed = "http.route.guessed"
+	// HTTPRouteUnmatched marks a request that matched no route of its service (a 404 or 405 without http.route):
+	// the processor writes this instead of an http.route the application never set.
+	HTTPRouteUnmatched = "http.route.unmatched"
 	// HTTPRouteSlow is the default attribute set on requests slower than their route's threshold.
 	HTTPRouteSlow = "http.route.slow"
 )
