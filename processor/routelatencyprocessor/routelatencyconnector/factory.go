@@ -24,7 +24,7 @@ func NewFactory() connector.Factory {
 
 // httpLatencyBuckets are the default explicit bounds, for what a Prometheus without native histograms reads with
 // histogram_quantile: 10 to 35 % apart from 4 ms to 30 s, coarser below (1 ms steps) and above. Their error
-// against exact quantiles is measured by TestClassicBucketsQuantileError and stated in the README.
+// against exact quantiles is measured by TestQuantileErrorTable and stated in the README.
 var httpLatencyBuckets = []time.Duration{
 	time.Millisecond, 2 * time.Millisecond, 3 * time.Millisecond, 4 * time.Millisecond, 5 * time.Millisecond,
 	6 * time.Millisecond, 8 * time.Millisecond, 10 * time.Millisecond, 12 * time.Millisecond,
