@@ -19,7 +19,7 @@ export GONOSUMDB  := github.com/DataDog,github.com/open-telemetry/opentelemetry-
 export GOTOOLCHAIN := local
 export CGO_ENABLED := 0
 
-.PHONY: help generate check-generated mdatagen build run test unit bench-guard validate manifests image-test screenshots capacity e2e faults faults-fast soak browser fuzz bench bench-smoke bench-component bench-compare jaeger demo image openapi-testdata clean
+.PHONY: help check-leftovers generate check-generated mdatagen build run test unit bench-guard validate manifests image-test screenshots capacity e2e faults faults-fast soak browser fuzz bench bench-smoke bench-component bench-compare jaeger demo image openapi-testdata clean
 
 # What the tests need from Debian comes from Debian, inside the targets (CI installs nothing by hand):
 # $(call debian,CMD) installs the package of the same name when CMD is missing.
@@ -64,6 +64,11 @@ run: $(BIN)
 
 ## test: what CI runs, fastest first.
 test: check-generated unit bench-guard fuzz build validate manifests bench-smoke e2e image-test faults-fast browser
+	$(MAKE) check-leftovers
+
+## check-leftovers: fails when a process the tests start, or a listener on the test ports, is still there.
+check-leftovers:
+	scripts/check-leftovers.sh
 
 unit:
 	cd $(COMPONENT_DIR) && go vet ./... && CGO_ENABLED=1 go test -race -count=1 ./...

@@ -5,7 +5,11 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -31,13 +35,24 @@ func TestImage(t *testing.T) {
 	if out, err := buildah("from", "--name", name, image).CombinedOutput(); err != nil {
 		t.Fatalf("buildah from %s: %v\n%s", image, err, out)
 	}
-	t.Cleanup(func() { _ = buildah("rm", name).Run() })
+	// Every process of this test carries the container's name in its environment: buildah, buildah-chroot-exec
+	// (which leaves buildah's process group and outlives a killed buildah) and the image's binary. The cleanup stops
+	// them by that mark, and fails the test if any is left.
+	marker := "OTELCOL_APM_IMAGE_TEST=" + name
+	t.Cleanup(func() {
+		if left := stopMarked(marker, 15*time.Second); len(left) > 0 {
+			t.Errorf("processes of the image still running after the test: %v", left)
+		}
+		_ = buildah("rm", name).Run()
+	})
 	run := func(env []string, args ...string) *exec.Cmd {
-		a := []string{"run", "--isolation", "chroot"}
+		a := []string{"run", "--isolation", "chroot", "--env", marker}
 		for _, e := range env {
 			a = append(a, "--env", e)
 		}
-		return buildah(append(append(a, name, "--", "/otelcol-apm"), args...)...)
+		cmd := buildah(append(append(a, name, "--", "/otelcol-apm"), args...)...)
+		cmd.Env = append(os.Environ(), marker)
+		return cmd
 	}
 
 	out, err := run(nil, "components").CombinedOutput()
@@ -77,7 +92,17 @@ func TestImage(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	t.Cleanup(func() {
+		if left := stopMarked(marker, 15*time.Second); len(left) > 0 {
+			t.Errorf("processes of the image still running after the test: %v", left)
+		}
+		_ = cmd.Wait()
+		for _, port := range []int{health, metrics, dashboard, grpcPort} {
+			if listensOnAllInterfaces(t, port) {
+				t.Errorf("port %d still listens after the image's collector was stopped", port)
+			}
+		}
+	})
 	harness.Eventually(t, 30*time.Second, "the image's collector to be healthy", func() (bool, string) {
 		_, err := harness.Get(fmt.Sprintf("http://127.0.0.1:%d/", health))
 		return err == nil, fmt.Sprint(err, logs.String())
@@ -126,4 +151,56 @@ func listensOnAllInterfaces(t *testing.T, port int) bool {
 		}
 	}
 	return false
+}
+
+// markedProcesses lists the pids whose environment holds marker.
+func markedProcesses(marker string) []int {
+	var pids []int
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		environ, err := os.ReadFile(filepath.Join("/proc", d.Name(), "environ"))
+		if err != nil {
+			continue
+		}
+		if slices.Contains(strings.Split(string(environ), "\x00"), marker) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// stopMarked sends SIGTERM to every process carrying marker, SIGKILL to those still there after grace, and returns
+// the ones that outlived both (with their command lines).
+func stopMarked(marker string, grace time.Duration) []string {
+	signal := func(sig syscall.Signal) {
+		for _, pid := range markedProcesses(marker) {
+			_ = syscall.Kill(pid, sig)
+		}
+	}
+	gone := func(within time.Duration) bool {
+		for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			if len(markedProcesses(marker)) == 0 {
+				return true
+			}
+		}
+		return len(markedProcesses(marker)) == 0
+	}
+	signal(syscall.SIGTERM)
+	if gone(grace) {
+		return nil
+	}
+	signal(syscall.SIGKILL)
+	if gone(5 * time.Second) {
+		return nil
+	}
+	var left []string
+	for _, pid := range markedProcesses(marker) {
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		left = append(left, fmt.Sprintf("%d %s", pid, strings.ReplaceAll(string(cmdline), "\x00", " ")))
+	}
+	return left
 }

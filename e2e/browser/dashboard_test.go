@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -192,6 +193,7 @@ type apiRoute struct {
 	Service, Method, Route string
 	Requests, Errors       int
 	P99Ms                  float64 `json:"p99_ms"`
+	RequestsPerMinute      float64 `json:"requests_per_minute"`
 	Impact                 float64
 	Junk                   bool
 	JaegerURL              string `json:"jaeger_url"`
@@ -364,6 +366,7 @@ func checkOverview(t *testing.T, ctx context.Context, dash string, mix []route, 
 	if !slices.Equal(junk, []string{"GET /legacy/{id}/export", "GET {unmatched}"}) {
 		t.Errorf("junk rows %v", junk)
 	}
+	checkRateColumn(t, ctx, dash)
 	if !eval[bool](t, ctx, `(() => { const rows = [...document.querySelectorAll("#routes tbody tr[data-route]")];
 	  const firstJunk = rows.findIndex(r => r.classList.contains("junk"));
 	  return firstJunk > 0 && rows.slice(firstJunk).every(r => r.classList.contains("junk")); })()`) {
@@ -414,6 +417,40 @@ func checkOverview(t *testing.T, ctx context.Context, dash string, mix []route, 
 	}
 	checkLayout(t, ctx, width)
 	shot(t, ctx, fmt.Sprintf("overview-%d.png", width))
+}
+
+// checkRateColumn: the Rate column reads in one unit on every row, declared and junk (the mix spans a few per minute
+// to thousands, so a unit per cell would mix /min and /s), and the cells are the API's rates in that unit. The page
+// drew its table a moment before this asks the API, and a rate is over the time the history covers, which may have
+// grown by a slice since: one factor, the same on every row, relates the two.
+func checkRateColumn(t *testing.T, ctx context.Context, dash string) {
+	cells := eval[map[string]string](t, ctx, `Object.fromEntries([...document.querySelectorAll("#routes tbody tr[data-route]")].map(tr => [tr.dataset.route, tr.querySelector("td.c-rate").textContent]))`)
+	perMinute := map[string]float64{"s": 60, "min": 1}
+	units := map[string]bool{}
+	factors := map[string]float64{}
+	for _, r := range sortedByImpact(t, dash) {
+		text, ok := cells[r.Method+" "+r.Route]
+		if !ok {
+			t.Errorf("no rate cell for %s %s", r.Method, r.Route)
+			continue
+		}
+		number, unit, _ := strings.Cut(text, "/")
+		units[unit] = true
+		v, err := strconv.ParseFloat(number, 64)
+		if err != nil || perMinute[unit] == 0 {
+			t.Errorf("%s %s: rate %q is not a number per second or minute", r.Method, r.Route, text)
+			continue
+		}
+		factors[text] = v * perMinute[unit] / r.RequestsPerMinute
+	}
+	if len(units) != 1 {
+		t.Errorf("the rate column mixes units: %v", cells)
+	}
+	values := slices.Collect(maps.Values(factors))
+	slices.Sort(values)
+	if len(values) == 0 || values[0] < 0.5 || values[len(values)-1] > 2 || values[len(values)-1]/values[0] > 1.03 {
+		t.Errorf("rate cells against the API's rates, by cell (one factor expected, within display rounding): %v", factors)
+	}
 }
 
 func sortedByImpact(t *testing.T, dash string) []apiRoute {

@@ -31,10 +31,15 @@ function fmtCount(n) {
   return String(Math.round(n));
 }
 
-function fmtRate(perMinute) {
+// rateUnit picks one unit for a set of rates (requests per minute), so that a column of them reads at a glance.
+function rateUnit(perMinutes) {
+  return Math.max(0, ...perMinutes.filter(v => v != null)) >= 600 ? "/s" : "/min";
+}
+
+function fmtRate(perMinute, unit = rateUnit([perMinute])) {
   if (perMinute == null) return "–";
-  if (perMinute >= 600) return sig(perMinute / 60) + "/s";
-  return sig(perMinute) + "/min";
+  const v = unit === "/s" ? perMinute / 60 : perMinute;
+  return (v > 0 && v < 1 ? String(Number(v.toPrecision(2))) : sig(v)) + unit;
 }
 
 function fmtPct(f) {
@@ -412,8 +417,9 @@ function initOverview() {
       const c = typeof x === "string" ? x.localeCompare(y) : (x ?? -1) - (y ?? -1);
       return desc ? -c : c;
     });
-    fillRows($("routes-main"), main, body);
-    fillRows($("routes-junk"), junk, body);
+    const unit = rateUnit(rows.map(r => r.requests_per_minute));
+    fillRows($("routes-main"), main, body, unit);
+    fillRows($("routes-junk"), junk, body, unit);
     $("junk-row").hidden = junk.length === 0;
     $("junk-toggle").textContent = (state.junk === "1" ? "Hide " : "Show ") + `${junk.length} catch-all and low-traffic guessed routes (${fmtCount(junk.reduce((s, r) => s + r.requests, 0))} requests)`;
     $("routes-junk").hidden = state.junk !== "1";
@@ -424,7 +430,7 @@ function initOverview() {
     });
   }
 
-  function fillRows(tbody, rows, body) {
+  function fillRows(tbody, rows, body, unit) {
     tbody.replaceChildren();
     for (const r of rows) {
       const tr = document.createElement("tr");
@@ -447,7 +453,7 @@ function initOverview() {
       const rc = cell(a, "text c-route");
       if (r.guessed) rc.append(Object.assign(document.createElement("span"), { className: "badge", textContent: "guessed", title: "templated from raw paths" }));
       if (r.undocumented) rc.append(Object.assign(document.createElement("span"), { className: "badge", textContent: "undocumented", title: "not in the service's OpenAPI documents" }));
-      cell(fmtRate(r.requests_per_minute), "c-rate");
+      cell(fmtRate(r.requests_per_minute, unit), "c-rate");
       cell(String(r.requests), "c-requests");
       cell(String(r.errors), "c-errors" + (r.errors ? " bad" : ""));
       cell(fmtPct(r.error_rate), "c-error-rate" + (r.errors ? " bad" : ""));
