@@ -125,7 +125,7 @@ func TestFault4BadInput(t *testing.T) {
 	}
 }
 
-// maxSpanAttributes is the attribute limit per span of the hardened configurations (transform/limits).
+// maxSpanAttributes is the attribute limit per span of the hardened configurations (the routelatency processor's limits).
 const maxSpanAttributes = 128
 
 // Probe spans carry their own trace ids, so that the sink reports them apart from the load.

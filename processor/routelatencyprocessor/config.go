@@ -22,7 +22,9 @@ type Config struct {
 	// RejectInvalidUTF8 refuses a whole request (a permanent error: gRPC InvalidArgument, HTTP 400) when any of its
 	// strings is not UTF-8, before anything of it goes on; off, such strings pass as they came.
 	RejectInvalidUTF8 bool `mapstructure:"reject_invalid_utf8"`
-	_                 struct{}
+	// Limits bounds the attributes every span carries onwards (off by default).
+	Limits LimitsConfig `mapstructure:"limits"`
+	_      struct{}
 }
 
 // SlowConfig sets the thresholds above which a request span gets Attribute = true.
@@ -39,7 +41,7 @@ var _ component.Config = (*Config)(nil)
 
 // Validate names the key at fault.
 func (c *Config) Validate() error {
-	errs := []error{c.Routes.Validate()}
+	errs := []error{c.Routes.Validate(), c.Limits.validate()}
 	if c.Slow.Attribute == "" {
 		errs = append(errs, errors.New("slow.attribute: must not be empty"))
 	}

@@ -30,6 +30,8 @@ type routeProcessor struct {
 	// maxCachedSpanNames.
 	namesMu   sync.Mutex
 	spanNames map[spanNameKey]string
+
+	actionDropped, actionTruncated metric.AddOption
 }
 
 type spanNameKey struct{ method, route string }
@@ -42,7 +44,9 @@ func newRouteProcessor(set component.TelemetrySettings, id component.ID, cfg *Co
 	if err != nil {
 		return nil, err
 	}
-	p := &routeProcessor{cfg: cfg, resolver: resolver, now: now, spanNames: make(map[spanNameKey]string)}
+	p := &routeProcessor{cfg: cfg, resolver: resolver, now: now, spanNames: make(map[spanNameKey]string),
+		actionDropped:   metric.WithAttributes(attribute.String("action", "dropped")),
+		actionTruncated: metric.WithAttributes(attribute.String("action", "truncated"))}
 	if p.telemetry, err = metadata.NewTelemetryBuilder(set); err != nil {
 		return nil, err
 	}
@@ -63,7 +67,8 @@ func (p *routeProcessor) shutdown(context.Context) error {
 
 // processTraces changes request spans in place: http.route when absent (with http.route.guessed=true when the id
 // rules made it; http.route.unmatched=true instead of a route for a 404 or 405 that matched none), the span name when
-// it is a raw path, the slow attribute past the route's threshold. Nothing else about a span changes.
+// it is a raw path, the slow attribute past the route's threshold; with limits set, the attributes of every span,
+// span event and resource beyond them are dropped or cut, and counted. Nothing else about a span changes.
 func (p *routeProcessor) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
 	if p.cfg.RejectInvalidUTF8 {
 		if err := utf8check.Traces(td); err != nil {
@@ -71,9 +76,9 @@ func (p *routeProcessor) processTraces(ctx context.Context, td ptrace.Traces) (p
 			return td, consumererror.NewPermanent(status.Error(codes.InvalidArgument, err.Error()))
 		}
 	}
-	var requests, unrouted, overflow int64
-	slowOn := p.cfg.Slow.enabled()
+	var c counts
 	now := p.now()
+	limitsOn := p.cfg.Limits.enabled()
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
@@ -81,47 +86,73 @@ func (p *routeProcessor) processTraces(ctx context.Context, td ptrace.Traces) (p
 		if v, ok := rs.Resource().Attributes().Get(semconv.ServiceName); ok {
 			service = v.Str()
 		}
+		if limitsOn {
+			c.limited(p.cfg.Limits.apply(rs.Resource().Attributes()))
+		}
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			spans := sss.At(j).Spans()
 			for k := 0; k < spans.Len(); k++ {
 				span := spans.At(k)
-				if !p.resolver.IsRequest(span) {
-					continue
+				if p.resolver.IsRequest(span) {
+					p.processRequest(span, service, now, &c)
 				}
-				requests++
-				req := route.ReadRequest(span)
-				res := p.resolver.Resolve(service, &req, now)
-				switch res.Source {
-				case route.SourceNone:
-					unrouted++
-					continue
-				case route.SourceOverflow:
-					// Keep the span's own path: an {overflow} route in a trace would hide what the request was.
-					overflow++
-				case route.SourceHTTPRoute:
-				case route.SourceIDRules:
-					span.Attributes().PutStr(route.AttrHTTPRoute, res.Route)
-					span.Attributes().PutBool(route.AttrRouteGuessed, true)
-				case route.SourceUnmatched:
-					// The application matched no route: http.route stays absent, the mark says the gateway looked.
-					span.Attributes().PutBool(route.AttrRouteUnmatched, true)
-				default:
-					span.Attributes().PutStr(route.AttrHTTPRoute, res.Route)
-				}
-				if p.cfg.RenameSpans && res.Source != route.SourceOverflow {
-					p.rename(span, req.Method, res.Route)
-				}
-				if slowOn {
-					p.tagSlow(span, res.Route)
+				// Limits come last, so that the route was read from every attribute the span came with.
+				if limitsOn {
+					c.limited(p.cfg.Limits.apply(span.Attributes()))
+					for e := 0; e < span.Events().Len(); e++ {
+						c.limited(p.cfg.Limits.apply(span.Events().At(e).Attributes()))
+					}
 				}
 			}
 		}
 	}
-	p.telemetry.ProcessorRoutelatencyRequestSpans.Add(ctx, requests)
-	p.telemetry.ProcessorRoutelatencyUnroutedSpans.Add(ctx, unrouted)
-	p.telemetry.ProcessorRoutelatencyOverflowSpans.Add(ctx, overflow)
+	p.telemetry.ProcessorRoutelatencyRequestSpans.Add(ctx, c.requests)
+	p.telemetry.ProcessorRoutelatencyUnroutedSpans.Add(ctx, c.unrouted)
+	p.telemetry.ProcessorRoutelatencyOverflowSpans.Add(ctx, c.overflow)
+	if limitsOn {
+		p.telemetry.ProcessorRoutelatencyLimitedAttributes.Add(ctx, c.dropped, p.actionDropped)
+		p.telemetry.ProcessorRoutelatencyLimitedAttributes.Add(ctx, c.truncated, p.actionTruncated)
+	}
 	return td, nil
+}
+
+// counts are one batch's own telemetry.
+type counts struct{ requests, unrouted, overflow, dropped, truncated int64 }
+
+func (c *counts) limited(dropped, truncated int64) {
+	c.dropped += dropped
+	c.truncated += truncated
+}
+
+// processRequest resolves a request span's route and writes what the processor adds to it.
+func (p *routeProcessor) processRequest(span ptrace.Span, service string, now time.Time, c *counts) {
+	c.requests++
+	req := route.ReadRequest(span)
+	res := p.resolver.Resolve(service, &req, now)
+	switch res.Source {
+	case route.SourceNone:
+		c.unrouted++
+		return
+	case route.SourceOverflow:
+		// Keep the span's own path: an {overflow} route in a trace would hide what the request was.
+		c.overflow++
+	case route.SourceHTTPRoute:
+	case route.SourceIDRules:
+		span.Attributes().PutStr(route.AttrHTTPRoute, res.Route)
+		span.Attributes().PutBool(route.AttrRouteGuessed, true)
+	case route.SourceUnmatched:
+		// The application matched no route: http.route stays absent, the mark says the gateway looked.
+		span.Attributes().PutBool(route.AttrRouteUnmatched, true)
+	default:
+		span.Attributes().PutStr(route.AttrHTTPRoute, res.Route)
+	}
+	if p.cfg.RenameSpans && res.Source != route.SourceOverflow {
+		p.rename(span, req.Method, res.Route)
+	}
+	if p.cfg.Slow.enabled() {
+		p.tagSlow(span, res.Route)
+	}
 }
 
 func (p *routeProcessor) rename(span ptrace.Span, method, routeName string) {

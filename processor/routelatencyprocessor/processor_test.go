@@ -147,6 +147,8 @@ func TestConfigFromYAML(t *testing.T) {
 	assert.Equal(t, "app.slow", full.Slow.Attribute)
 	assert.Equal(t, 300*time.Millisecond, full.Slow.Default)
 	assert.Equal(t, map[string]time.Duration{"/checkout": 2 * time.Second}, full.Slow.Routes)
+	assert.Equal(t, LimitsConfig{MaxAttributes: 254, Keep: []string{"http.route", "http.request.method"},
+		MaxValueLength: 4095, MaxArrayLength: 64, MaxKeyLength: 255}, full.Limits)
 
 	bad := createDefaultConfig().(*Config)
 	sub, err = cm.Sub("routelatency/invalid")
@@ -154,7 +156,8 @@ func TestConfigFromYAML(t *testing.T) {
 	require.NoError(t, sub.Unmarshal(bad))
 	err = xconfmap.Validate(bad)
 	require.Error(t, err)
-	for _, key := range []string{"routes.templates[0]", "routes.max_services", "slow.attribute", `slow.routes["/checkout"]`} {
+	for _, key := range []string{"routes.templates[0]", "routes.max_services", "slow.attribute", `slow.routes["/checkout"]`,
+		"limits.max_value_length", "limits.keep"} {
 		assert.Contains(t, err.Error(), key)
 	}
 

@@ -25,13 +25,14 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                              metric.Meter
-	mu                                 sync.Mutex
-	registrations                      []metric.Registration
-	ProcessorRoutelatencyOverflowSpans metric.Int64Counter
-	ProcessorRoutelatencyRequestSpans  metric.Int64Counter
-	ProcessorRoutelatencyRoutes        metric.Int64ObservableGauge
-	ProcessorRoutelatencyUnroutedSpans metric.Int64Counter
+	meter                                  metric.Meter
+	mu                                     sync.Mutex
+	registrations                          []metric.Registration
+	ProcessorRoutelatencyLimitedAttributes metric.Int64Counter
+	ProcessorRoutelatencyOverflowSpans     metric.Int64Counter
+	ProcessorRoutelatencyRequestSpans      metric.Int64Counter
+	ProcessorRoutelatencyRoutes            metric.Int64ObservableGauge
+	ProcessorRoutelatencyUnroutedSpans     metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -88,6 +89,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.ProcessorRoutelatencyLimitedAttributes, err = builder.meter.Int64Counter(
+		"otelcol_processor_routelatency_limited_attributes",
+		metric.WithDescription("Attributes of spans, span events and resources that limits dropped (action=dropped) or whose value it cut (action=truncated). [Development]"),
+		metric.WithUnit("{attribute}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ProcessorRoutelatencyOverflowSpans, err = builder.meter.Int64Counter(
 		"otelcol_processor_routelatency_overflow_spans",
 		metric.WithDescription("Request spans whose route was beyond max_routes_per_service or max_services and became {overflow}. [Development]"),

@@ -24,9 +24,13 @@ func TestSetupTelemetry(t *testing.T) {
 		observer.Observe(1)
 		return nil
 	}))
+	tb.ProcessorRoutelatencyLimitedAttributes.Add(context.Background(), 1)
 	tb.ProcessorRoutelatencyOverflowSpans.Add(context.Background(), 1)
 	tb.ProcessorRoutelatencyRequestSpans.Add(context.Background(), 1)
 	tb.ProcessorRoutelatencyUnroutedSpans.Add(context.Background(), 1)
+	AssertEqualProcessorRoutelatencyLimitedAttributes(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorRoutelatencyOverflowSpans(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
