@@ -130,7 +130,7 @@ e2e: $(BIN) $(SHOPAPI) $(JAEGER)
 	OTELCOL_APM_BIN=$(CURDIR)/$(BIN) JAEGER_BIN=$(CURDIR)/$(JAEGER) SHOPAPI_BIN=$(CURDIR)/$(SHOPAPI) \
 		go test -count=1 -timeout 20m ./e2e/ ./e2e/ddintake/ ./e2e/harness/
 
-## faults: the hardened gateway under kill -9, a 60 s backend outage, 60 s of 10x overload, bad input, wrong
+## faults: the hardened gateway under kill -9, a 60 s backend outage (Jaeger, Datadog, New Relic), 60 s of 10x overload, bad input, wrong
 ## credentials, a search for its secrets, kill -9 with tail sampling, a sampling burst, a corrupted queue file, a full
 ## disk, and a fleet (load balancer + 3 replicas, one killed) scraped by a real Prometheus (about 9 minutes); prints
 ## each scenario's FIGURES (docs/reliability.md, docs/scaling.md).

@@ -16,7 +16,7 @@ import (
 
 // dummyEnv is what the shipped configurations need from the environment, with values that reach nothing.
 var dummyEnv = []string{
-	"DD_API_KEY=dummy-key-for-validation", "DD_HOSTNAME=validation-host",
+	"DD_API_KEY=dummy-key-for-validation", "DD_HOSTNAME=validation-host", "NEW_RELIC_LICENSE_KEY=dummy-license-key",
 	"OTLP_TLS_CERT_FILE=/nonexistent/cert.pem", "OTLP_TLS_KEY_FILE=/nonexistent/key.pem",
 	"OTLP_BEARER_TOKEN=dummy-token", "OTELCOL_APM_QUEUE_DIR=/nonexistent/queue", "AWS_EC2_METADATA_DISABLED=true",
 	`GATEWAY_RESOLVER={static: {hostnames: ["127.0.0.1:4317", "127.0.0.1:5317"]}}`, "GATEWAY_CA_FILE=/nonexistent/ca.pem",
@@ -38,9 +38,10 @@ func validate(t *testing.T, env []string, configs ...string) (string, error) {
 func TestShippedConfigsValidate(t *testing.T) {
 	base := harness.ConfigPath("config.yaml")
 	cases := map[string][]string{"default": {base}}
-	for _, env := range []string{"development", "staging", "production", "gateway"} {
+	for _, env := range []string{"development", "staging", "production", "gateway", "newrelic"} {
 		cases[env] = []string{base, harness.ConfigPath("environments/" + env + ".yaml")}
 	}
+	cases["gateway-newrelic"] = []string{base, harness.ConfigPath("environments/gateway.yaml"), harness.ConfigPath("environments/gateway-newrelic.yaml")}
 	// The load balancer runs on its own; with a DNS resolver as in deploy/kubernetes too.
 	cases["loadbalancer"] = []string{harness.ConfigPath("environments/loadbalancer.yaml")}
 	cases["loadbalancer-dns"] = cases["loadbalancer"]
@@ -88,6 +89,18 @@ func TestShippedConfigsRejectMissingAPIKey(t *testing.T) {
 	}
 	if !strings.Contains(strings.ToLower(out), "api") || !strings.Contains(strings.ToLower(out), "key") {
 		t.Fatalf("the error does not say the API key is missing:\n%s", out)
+	}
+}
+
+func TestShippedConfigsRejectMissingLicenseKey(t *testing.T) {
+	out, err := validate(t, []string{"NEW_RELIC_LICENSE_KEY=", "NEW_RELIC_LICENSE_KEY_FILE=", "OTLP_TLS_CERT_FILE=/nonexistent/cert.pem",
+		"OTLP_TLS_KEY_FILE=/nonexistent/key.pem", "OTLP_BEARER_TOKEN=dummy-token"},
+		harness.ConfigPath("config.yaml"), harness.ConfigPath("environments/newrelic.yaml"))
+	if err == nil {
+		t.Fatalf("validate accepted the New Relic overlay without NEW_RELIC_LICENSE_KEY:\n%s", out)
+	}
+	if !strings.Contains(out, "NEW_RELIC_LICENSE_KEY: no bearer token provided") {
+		t.Fatalf("the error does not name NEW_RELIC_LICENSE_KEY:\n%s", out)
 	}
 }
 

@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strings"
 	"testing"
@@ -9,6 +10,8 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/otelcol-apm/otelcol-apm/e2e/ddintake"
+	"github.com/otelcol-apm/otelcol-apm/e2e/harness"
+	"github.com/otelcol-apm/otelcol-apm/e2e/otlpintake"
 )
 
 // outageQueueSpans is the export queue's capacity in this scenario: small enough that a 60 s outage at the load's
@@ -75,17 +78,56 @@ func TestFault2DatadogOutage(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = intake.Close() })
 	col := startGateway(t, startSeqSink(t, 0), "DD_INTAKE_URL="+intake.URL, "DATADOG_SAMPLING_PERCENTAGE=100")
+	intakeOutage(t, "2 Datadog outage", col, "datadog", intake.SetDown, func() map[uint64]int {
+		seen := map[uint64]int{}
+		for _, s := range intake.Spans() {
+			if s.Service == "faults-load" {
+				seen[s.SpanID]++
+			}
+		}
+		return seen
+	})
+}
+
+// TestFault2NewRelicOutage is scenario 2 on the New Relic overlay: its OTLP endpoint answers 503 for 60 s under
+// load; every span acknowledged before, during and after the outage must arrive, once.
+func TestFault2NewRelicOutage(t *testing.T) {
+	const key = "faults-new-relic-license-key"
+	intake, err := otlpintake.Start(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = intake.Close() })
+	col := harness.NewCollector(t, []string{harness.ConfigPath("config.yaml"), harness.ConfigPath("environments/newrelic.yaml")},
+		harness.NewCredentials(t), "NEW_RELIC_LICENSE_KEY="+key, "NEW_RELIC_OTLP_ENDPOINT="+intake.URL, "NEW_RELIC_SAMPLING_PERCENTAGE=100")
+	col.Start(t)
+	intakeOutage(t, "2 New Relic outage", col, "otlp_http/newrelic", intake.SetDown, func() map[uint64]int {
+		seen := map[uint64]int{}
+		for _, s := range intake.Spans() {
+			if s.Service == "faults-load" {
+				seen[binary.BigEndian.Uint64(s.SpanID[:])]++
+			}
+		}
+		return seen
+	})
+}
+
+// intakeOutage runs 2,000 spans/s of production load through col, takes the intake down for 60 s after 5 s, brings
+// it back for 10 s, and checks that every acknowledged span (by sequence number, as seen returns them) reached the
+// intake exactly once.
+func intakeOutage(t *testing.T, scenario string, col *harness.Collector, exporter string, setDown func(bool), seen func() map[uint64]int) {
+	t.Helper()
 	l := newLoad(col, 2000, 2)
 	l.environment = "production"
-	s := sample(col, "datadog")
+	s := sample(col, exporter)
 	stopLoad := l.start(t)
 
 	time.Sleep(5 * time.Second)
 	ackedBefore, _, _ := l.result()
-	intake.SetDown(true)
+	setDown(true)
 	time.Sleep(60 * time.Second)
 	ackedUntilBack, _, _ := l.result()
-	intake.SetDown(false)
+	setDown(false)
 	time.Sleep(10 * time.Second)
 	stopLoad()
 	acked, sent, refused := l.result()
@@ -98,19 +140,14 @@ func TestFault2DatadogOutage(t *testing.T) {
 		{"after it", acked[len(ackedUntilBack):]},
 	}
 
-	var seen map[uint64]int
+	var got map[uint64]int
 	missing := make([]int, len(phases))
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(500 * time.Millisecond) {
-		seen = map[uint64]int{}
-		for _, s := range intake.Spans() {
-			if s.Service == "faults-load" {
-				seen[s.SpanID]++
-			}
-		}
+		got = seen()
 		for i, p := range phases {
 			missing[i] = 0
 			for _, seq := range p.seqs {
-				if seen[seq] == 0 {
+				if got[seq] == 0 {
 					missing[i]++
 				}
 			}
@@ -121,14 +158,14 @@ func TestFault2DatadogOutage(t *testing.T) {
 	}
 	s.finish()
 	duplicates := 0
-	for _, n := range seen {
+	for _, n := range got {
 		duplicates += max(n-1, 0)
 	}
 	lost := make([]string, len(phases))
 	for i, p := range phases {
 		lost[i] = fmt.Sprintf("%d of %d acknowledged %s", missing[i], len(p.seqs), p.name)
 	}
-	figures(t, "2 Datadog outage", "sent %d spans at 2000/s, acknowledged %d, refused %s; never reached the intake: %s; duplicates %d; peak RSS %.0f MiB",
+	figures(t, scenario, "sent %d spans at 2000/s, acknowledged %d, refused %s; never reached the intake: %s; duplicates %d; peak RSS %.0f MiB",
 		sent, len(acked), formatCounts(refused), strings.Join(lost, ", "), duplicates, s.peakRSS)
 	for i, p := range phases {
 		if missing[i] > 0 {

@@ -3,6 +3,7 @@ package faults
 import (
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -45,6 +46,40 @@ func TestFault6Secrets(t *testing.T) {
 	waitDelivered(t, sink, seqs(1, 10), 15*time.Second)
 	time.Sleep(3 * time.Second) // the Datadog exporter's first failures and retries
 
+	printed := searchSecrets(t, "6 secrets", col, configs, env, logLevel, secrets)
+	if !strings.Contains(printed, "bearertokenauth/otlp") || !strings.Contains(col.Output(), "connection refused") {
+		t.Errorf("the outputs searched are not the ones intended (print-config without the extension, or no export failure logged)")
+	}
+}
+
+// TestFault6SecretsNewRelic is scenario 6 on the New Relic overlay: the license key and the bearer token appear in
+// no log line (with export failures to a closed port logged), in no printed configuration, and in nothing the
+// gateway serves.
+func TestFault6SecretsNewRelic(t *testing.T) {
+	const licenseKey = "nrkey-0123456789abcdef0123456789abcdefNRAL"
+	configs := []string{harness.ConfigPath("config.yaml"), harness.ConfigPath("environments/newrelic.yaml"), "testdata/log-level.yaml"}
+	creds := harness.NewCredentials(t)
+	env := append([]string{"NEW_RELIC_LICENSE_KEY=" + licenseKey, "NEW_RELIC_OTLP_ENDPOINT=http://" + harness.Addr(t),
+		"NEW_RELIC_SAMPLING_PERCENTAGE=100", "SAMPLING_DECISION_WAIT=1s", "FAULTS_LOG_LEVEL=info"}, creds.CollectorEnv()...)
+	col := harness.NewCollector(t, configs, creds, env...)
+	col.Start(t)
+	prod, _ := harness.Traces(harness.Request{Service: "shop-nr", Environment: "production", Method: "GET",
+		Path: "/items/1", Route: "/items/{item_id}", Status: 500, Duration: time.Millisecond})
+	col.Send(t, prod)
+	harness.Eventually(t, 30*time.Second, "an export failure to the closed port in the log", func() (bool, string) {
+		return strings.Contains(col.Output(), "connection refused"), ""
+	})
+	printed := searchSecrets(t, "6 secrets (New Relic)", col, configs, env, "info",
+		map[string]string{"license key": licenseKey, "bearer token": col.Creds.Token})
+	if !strings.Contains(printed, "bearertokenauth/NEW_RELIC_LICENSE_KEY") {
+		t.Errorf("print-config does not show the license key's authenticator: the output searched is not the one intended")
+	}
+}
+
+// searchSecrets looks for each secret in the gateway's log, in print-config of its configuration, and in what its
+// health and telemetry endpoints serve; it prints the scenario's figures and returns print-config's output.
+func searchSecrets(t *testing.T, scenario string, col *harness.Collector, configs, env []string, logLevel string, secrets map[string]string) string {
+	t.Helper()
 	seen := map[string]string{"the gateway's log (" + logLevel + " level)": col.Output()}
 	cmd := exec.Command(harness.Binary(t), append([]string{"print-config"}, configArgs(configs)...)...)
 	cmd.Env = append(os.Environ(), env...)
@@ -70,10 +105,13 @@ func TestFault6Secrets(t *testing.T) {
 			}
 		}
 	}
-	if !strings.Contains(string(printed), "bearertokenauth/otlp") || !strings.Contains(col.Output(), "connection refused") {
-		t.Errorf("the outputs searched are not the ones intended (print-config without the extension, or no export failure logged)")
+	names := make([]string, 0, len(secrets))
+	for what := range secrets {
+		names = append(names, what)
 	}
-	figures(t, "6 secrets", "searched %d lines (%s log, print-config, health, telemetry) for the API key and the bearer token: %d found", lines, logLevel, found)
+	slices.Sort(names)
+	figures(t, scenario, "searched %d lines (%s log, print-config, health, telemetry) for the %s: %d found", lines, logLevel, strings.Join(names, " and the "), found)
+	return string(printed)
 }
 
 func configArgs(configs []string) []string {
