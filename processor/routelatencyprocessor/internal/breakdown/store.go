@@ -1,0 +1,154 @@
+package breakdown
+
+import (
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+)
+
+// Key names the route a request was counted under. Its strings must be owned (not span memory).
+type Key struct{ Service, Environment, Method, Route string }
+
+// Request is a request span waiting for its descendants.
+type Request struct {
+	Key     Key
+	TraceID pcommon.TraceID
+	Span    Span
+}
+
+// Limits bound the store.
+type Limits struct {
+	// Grace is how long a request waits, after it arrived, for descendants in later batches.
+	Grace time.Duration
+	// MaxSpans bounds the descendant records held over all traces; past it new ones are dropped (counted).
+	MaxSpans int
+	// MaxSpansPerTrace bounds one trace's records (a 100,000-span trace keeps this many).
+	MaxSpansPerTrace int
+}
+
+// Counts is what the store did, for own telemetry; Drain resets it.
+type Counts struct {
+	// Recorded requests, and those of them recorded although a descendant arrived after the request was recorded.
+	Recorded, Late int64
+	// Dropped descendants: at a bound; Orphans: held for a trace whose request never arrived within the grace.
+	Dropped, Orphans int64
+	// Cycles counts requests whose descendants' parent links formed a cycle or repeated a span id.
+	Cycles int64
+}
+
+// Store joins request spans with their descendants of the same service by trace, across batches: a request is
+// recorded Grace after it arrived, with the descendants seen by then. It holds small per-span records, never spans,
+// bounded in count. Not safe for concurrent use: the connector owns the lock and the clock.
+type Store struct {
+	limits  Limits
+	records map[recordsKey]*records
+	due     []dueRequest // in arrival order, hence in due order (one grace for all)
+	held    int
+	counts  Counts
+}
+
+// recordsKey is one service's part of a trace: a request's tree stops at another service's spans.
+type recordsKey struct {
+	trace   pcommon.TraceID
+	service string
+}
+
+type records struct {
+	spans []Span
+	// pending counts the requests not yet recorded; done is when the last one was (zero while some are pending or
+	// none came yet).
+	pending int
+	done    time.Time
+	// expires is when records without a request are let go.
+	expires time.Time
+}
+
+type dueRequest struct {
+	at  time.Time
+	req Request
+}
+
+// NewStore returns an empty store.
+func NewStore(limits Limits) *Store {
+	return &Store{limits: limits, records: map[recordsKey]*records{}}
+}
+
+// of returns the records of one service's part of a trace; service must be owned (it is kept as a key).
+func (s *Store) of(trace pcommon.TraceID, service string, now time.Time) *records {
+	k := recordsKey{trace, service}
+	r, ok := s.records[k]
+	if !ok {
+		r = &records{}
+		s.records[k] = r
+	}
+	r.expires = now.Add(s.limits.Grace)
+	return r
+}
+
+// AddRequest registers a request span; it is recorded Grace after now.
+func (s *Store) AddRequest(req Request, now time.Time) {
+	r := s.of(req.TraceID, req.Key.Service, now)
+	r.pending++
+	r.done = time.Time{}
+	s.due = append(s.due, dueRequest{now.Add(s.limits.Grace), req})
+}
+
+// AddSpan holds a descendant span of service's requests in the trace; one that comes after every request of its
+// trace and service was recorded counts as late.
+func (s *Store) AddSpan(trace pcommon.TraceID, service string, span Span, now time.Time) {
+	r := s.of(trace, service, now)
+	switch {
+	case r.pending == 0 && !r.done.IsZero():
+		s.counts.Late++
+	case s.held >= s.limits.MaxSpans || len(r.spans) >= s.limits.MaxSpansPerTrace:
+		s.counts.Dropped++
+	default:
+		r.spans = append(r.spans, span)
+		s.held++
+	}
+}
+
+// Held is the number of descendant records held.
+func (s *Store) Held() int { return s.held }
+
+// Sweep records every request whose grace has ended, through record, and lets go of what nothing waits for.
+func (s *Store) Sweep(now time.Time, record func(Request, Split)) {
+	i := 0
+	for ; i < len(s.due) && !s.due[i].at.After(now); i++ {
+		d := s.due[i]
+		r := s.records[recordsKey{d.req.TraceID, d.req.Key.Service}]
+		split := Compute(d.req.Span, r.spans)
+		if split.Cycle {
+			s.counts.Cycles++
+		}
+		s.counts.Recorded++
+		record(d.req, split)
+		if r.pending--; r.pending == 0 {
+			// The records are done with; the entry stays a grace longer to tell late descendants from orphans.
+			r.done = now
+			s.held -= len(r.spans)
+			r.spans = nil
+		}
+	}
+	s.due = s.due[i:]
+	for k, r := range s.records {
+		switch {
+		case r.pending > 0:
+		case !r.done.IsZero():
+			if now.Sub(r.done) >= s.limits.Grace {
+				delete(s.records, k)
+			}
+		case !now.Before(r.expires):
+			s.held -= len(r.spans)
+			s.counts.Orphans += int64(len(r.spans))
+			delete(s.records, k)
+		}
+	}
+}
+
+// Drain returns the counts since the last Drain.
+func (s *Store) Drain() Counts {
+	c := s.counts
+	s.counts = Counts{}
+	return c
+}

@@ -1,0 +1,90 @@
+package breakdown
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+)
+
+var (
+	t0    = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	trace = pcommon.TraceID{1}
+	shop  = Key{"shop", "production", "GET", "/orders/{order_id}"}
+)
+
+func newTestStore() *Store {
+	return NewStore(Limits{Grace: 5 * time.Second, MaxSpans: 100, MaxSpansPerTrace: 10})
+}
+
+type recorded struct {
+	req   Request
+	split Split
+}
+
+func sweep(s *Store, at time.Time) []recorded {
+	var out []recorded
+	s.Sweep(at, func(r Request, sp Split) { out = append(out, recorded{r, sp}) })
+	return out
+}
+
+func TestChildInAnEarlierBatchAndOneWithinTheGrace(t *testing.T) {
+	s := newTestStore()
+	s.AddSpan(trace, "shop", child(2, 1, 10, 30, sqlite), t0) // the batch before the request's
+	s.AddRequest(Request{Key: shop, TraceID: trace, Span: request(100 * ms)}, t0.Add(time.Second))
+	s.AddSpan(trace, "shop", child(3, 1, 40, 70, payments), t0.Add(3*time.Second)) // a later batch, within the grace
+	s.AddSpan(trace, "inventory", child(4, 3, 45, 65, sqlite), t0.Add(3*time.Second)) // its own request comes later
+	assert.Empty(t, sweep(s, t0.Add(5*time.Second)), "recorded before its grace ended")
+
+	got := sweep(s, t0.Add(6*time.Second))
+	require.Len(t, got, 1)
+	assert.Equal(t, shop, got[0].req.Key)
+	assert.Equal(t, map[Part]int64{sqlite: 20 * ms, payments: 30 * ms, self: 50 * ms}, got[0].split.Parts,
+		"another service's spans are not the request's")
+	assert.Equal(t, Counts{Recorded: 1}, s.Drain())
+	assert.Equal(t, 1, s.Held(), "the other service's record waits for its own request")
+	s.AddRequest(Request{Key: Key{"inventory", "production", "GET", "/stock"}, TraceID: trace, Span: Span{ID: 3, Start: 42 * ms, End: 68 * ms}}, t0.Add(4*time.Second))
+	got = sweep(s, t0.Add(9*time.Second))
+	require.Len(t, got, 1)
+	assert.Equal(t, map[Part]int64{sqlite: 20 * ms, self: 6 * ms}, got[0].split.Parts)
+}
+
+func TestChildAfterTheGraceIsLateAndTheRequestRecordedWithoutIt(t *testing.T) {
+	s := newTestStore()
+	s.AddRequest(Request{Key: shop, TraceID: trace, Span: request(100 * ms)}, t0)
+	got := sweep(s, t0.Add(5*time.Second))
+	require.Len(t, got, 1)
+	assert.Equal(t, map[Part]int64{self: 100 * ms}, got[0].split.Parts)
+
+	s.AddSpan(trace, "shop", child(2, 1, 10, 30, sqlite), t0.Add(30*time.Second)) // 30 s late
+	assert.Equal(t, Counts{Recorded: 1, Late: 1}, s.Drain())
+	assert.Zero(t, s.Held())
+}
+
+func TestOrphansLeaveAfterTheGraceCounted(t *testing.T) {
+	s := newTestStore()
+	s.AddSpan(trace, "shop", child(2, 9, 10, 30, sqlite), t0)
+	s.AddSpan(trace, "shop", child(3, 9, 40, 50, sqlite), t0)
+	sweep(s, t0.Add(4*time.Second))
+	assert.Equal(t, 2, s.Held())
+	sweep(s, t0.Add(5*time.Second))
+	assert.Zero(t, s.Held())
+	assert.Equal(t, Counts{Orphans: 2}, s.Drain())
+	assert.Empty(t, s.records)
+}
+
+// A 100,000-span trace keeps MaxSpansPerTrace records and the store MaxSpans over all traces; the rest is counted.
+func TestBoundsDropAndCount(t *testing.T) {
+	s := newTestStore()
+	for i := range 100_000 {
+		s.AddSpan(trace, "shop", child(uint64(i+2), 1, 0, 1, sqlite), t0)
+	}
+	assert.Equal(t, 10, s.Held())
+	for i := range 200 {
+		s.AddSpan(pcommon.TraceID{2, byte(i)}, "shop", child(2, 1, 0, 1, sqlite), t0)
+	}
+	assert.Equal(t, 100, s.Held())
+	assert.Equal(t, int64(100_000-10+200-90), s.Drain().Dropped)
+}
