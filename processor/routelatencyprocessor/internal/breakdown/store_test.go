@@ -34,7 +34,7 @@ func TestChildInAnEarlierBatchAndOneWithinTheGrace(t *testing.T) {
 	s := newTestStore()
 	s.AddSpan(trace, "shop", child(2, 1, 10, 30, sqlite), t0) // the batch before the request's
 	s.AddRequest(Request{Key: shop, TraceID: trace, Span: request(100 * ms)}, t0.Add(time.Second))
-	s.AddSpan(trace, "shop", child(3, 1, 40, 70, payments), t0.Add(3*time.Second)) // a later batch, within the grace
+	s.AddSpan(trace, "shop", child(3, 1, 40, 70, payments), t0.Add(3*time.Second))    // a later batch, within the grace
 	s.AddSpan(trace, "inventory", child(4, 3, 45, 65, sqlite), t0.Add(3*time.Second)) // its own request comes later
 	assert.Empty(t, sweep(s, t0.Add(5*time.Second)), "recorded before its grace ended")
 

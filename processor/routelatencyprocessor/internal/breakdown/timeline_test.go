@@ -66,7 +66,7 @@ func TestGrandchildOutlivingItsParent(t *testing.T) {
 func TestCyclesSelfParentsAndDuplicatesAreLeftOut(t *testing.T) {
 	got := Compute(request(100*ms), []Span{
 		child(2, 3, 0, 50, sqlite), child(3, 2, 0, 50, sqlite), // a cycle beside the request
-		child(4, 4, 0, 50, sqlite), // its own parent
+		child(4, 4, 0, 50, sqlite),                                   // its own parent
 		child(5, 1, 10, 20, payments), child(5, 1, 30, 40, payments), // a duplicate id
 	})
 	assert.Equal(t, map[Part]int64{payments: 10 * ms, self: 90 * ms}, got.Parts)
