@@ -45,6 +45,7 @@ type Store struct {
 	due     []dueRequest // in arrival order, hence in due order (one grace for all)
 	held    int
 	counts  Counts
+	compute Computer
 }
 
 // recordsKey is one service's part of a trace: a request's tree stops at another service's spans.
@@ -117,7 +118,7 @@ func (s *Store) Sweep(now time.Time, record func(Request, Split)) {
 	for ; i < len(s.due) && !s.due[i].at.After(now); i++ {
 		d := s.due[i]
 		r := s.records[recordsKey{d.req.TraceID, d.req.Key.Service}]
-		split := Compute(d.req.Span, r.spans)
+		split := s.compute.Compute(d.req.Span, r.spans)
 		if split.Cycle {
 			s.counts.Cycles++
 		}

@@ -5,6 +5,7 @@
 package breakdown
 
 import (
+	"cmp"
 	"slices"
 )
 
@@ -58,117 +59,202 @@ type Split struct {
 type event struct {
 	at    int64
 	start bool
-	span  int // index into the tree's spans
+	node  int32
 }
 
-// Compute splits the request's time among the descendants of request in spans (any order; spans not below request,
-// or in a parent cycle, are ignored). A descendant is clipped to the request: what it ran before the request started
-// (clock skew) or after it ended (async work) does not count.
+// Computer computes splits, reusing its buffers from one request to the next. Not safe for concurrent use.
+type Computer struct {
+	byParent     []int32 // indices into spans, sorted by parent id
+	nodes        []int32 // the request's tree in walk order: -1 for the request, else an index into spans
+	parent       []int32 // node index of each node's parent
+	events       []event
+	runningBelow []int32 // running descendants of each node
+	running      []bool
+	innermost    []int32 // running nodes without a running descendant
+	slot         []int32 // each node's position in innermost, -1 when not in it
+	own          []int64 // each node's own time
+}
+
+// Compute is Computer.Compute with fresh buffers.
 func Compute(request Span, spans []Span) Split {
+	var c Computer
+	return c.Compute(request, spans)
+}
+
+// Compute splits the request's time among the descendants of request in spans (any order; spans not below the
+// request, or in a parent cycle, are left out). A descendant is clipped to the request: what it ran before the
+// request started (clock skew) or after it ended (async work) does not count.
+func (c *Computer) Compute(request Span, spans []Span) Split {
 	out := Split{Parts: map[Part]int64{}, Calls: map[Part]int{}, Statements: map[string]int{}}
 	if request.End <= request.Start {
 		return out
 	}
-	// The tree below the request: children by parent, walked from the request so that a cycle is never entered.
-	children := map[uint64][]int{}
-	for i := range spans {
-		if spans[i].ID != request.ID {
-			children[spans[i].Parent] = append(children[spans[i].Parent], i)
-		}
-	}
-	// nodes[0] is the request; parent[i] is the node index of node i's parent.
-	nodes := []Span{request}
-	parent := []int{-1}
-	seen := map[uint64]bool{request.ID: true}
-	for n := 0; n < len(nodes); n++ {
-		for _, i := range children[nodes[n].ID] {
-			s := spans[i]
-			if seen[s.ID] {
-				out.Cycle = true // a duplicate id or a cycle back into the tree
-				continue
-			}
-			seen[s.ID] = true
-			nodes = append(nodes, s)
-			parent = append(parent, n)
-		}
-	}
-	events := make([]event, 0, 2*len(nodes))
-	for i, s := range nodes {
-		start, end := max(s.Start, request.Start), min(s.End, request.End)
-		if i > 0 {
-			out.Calls[s.Part]++
-			if s.Statement != "" {
-				out.Statements[s.Statement]++
-			}
-			if s.End > request.End {
-				out.Async++
-			}
-		}
-		if end <= start {
+	c.walk(request, spans, &out)
+	c.sweep(request, spans)
+	for n, i := range c.nodes {
+		if c.own[n] == 0 && i >= 0 {
 			continue
 		}
-		events = append(events, event{start, true, i}, event{end, false, i})
+		part := Part{Category: Self}
+		if i >= 0 {
+			part = spans[i].Part
+		}
+		out.Parts[part] += c.own[n]
 	}
-	// Ends before starts at the same instant, so that back-to-back spans never overlap.
-	slices.SortFunc(events, func(a, b event) int {
-		if a.at != b.at {
-			if a.at < b.at {
-				return -1
-			}
-			return 1
+	for _, i := range c.nodes[1:] {
+		s := &spans[i]
+		out.Calls[s.Part]++
+		if s.Statement != "" {
+			out.Statements[s.Statement]++
 		}
-		if a.start == b.start {
-			return 0
-		}
-		if !a.start {
-			return -1
-		}
-		return 1
-	})
-	// runningBelow[i] counts the running descendants of node i; innermost are the running nodes with none.
-	runningBelow := make([]int, len(nodes))
-	running := make([]bool, len(nodes))
-	innermost := map[int]bool{}
-	var last int64
-	for _, e := range events {
-		if len(innermost) > 0 && e.at > last {
-			share := (e.at - last) / int64(len(innermost))
-			rest := (e.at - last) - share*int64(len(innermost))
-			for n := range innermost {
-				out.Parts[partOf(nodes, n)] += share
-			}
-			if rest > 0 { // whole nanoseconds: the remainder goes to the request's own time to keep the sum exact
-				out.Parts[Part{Category: Self}] += rest
-			}
-		}
-		last = e.at
-		n := e.span
-		if e.start {
-			running[n] = true
-			if runningBelow[n] == 0 {
-				innermost[n] = true
-			}
-			for a := parent[n]; a >= 0; a = parent[a] {
-				runningBelow[a]++
-				delete(innermost, a)
-			}
-		} else {
-			running[n] = false
-			delete(innermost, n)
-			for a := parent[n]; a >= 0; a = parent[a] {
-				runningBelow[a]--
-				if runningBelow[a] == 0 && running[a] {
-					innermost[a] = true
-				}
-			}
+		if s.End > request.End {
+			out.Async++
 		}
 	}
 	return out
 }
 
-func partOf(nodes []Span, n int) Part {
-	if n == 0 {
-		return Part{Category: Self}
+// walk lays out the tree below the request, breadth first from it, so that a cycle is never entered; a span id met
+// twice (a duplicate, or a cycle back into the tree) is left out and flagged.
+func (c *Computer) walk(request Span, spans []Span, out *Split) {
+	c.byParent = c.byParent[:0]
+	for i := range spans {
+		if spans[i].ID != request.ID {
+			c.byParent = append(c.byParent, int32(i))
+		}
 	}
-	return nodes[n].Part
+	slices.SortFunc(c.byParent, func(a, b int32) int { return cmp.Compare(spans[a].Parent, spans[b].Parent) })
+	c.nodes = append(c.nodes[:0], -1)
+	c.parent = append(c.parent[:0], -1)
+	var seen map[uint64]bool // only for trees too big for a linear check
+	if len(spans) > 64 {
+		seen = map[uint64]bool{request.ID: true}
+	}
+	idOf := func(n int) uint64 {
+		if c.nodes[n] < 0 {
+			return request.ID
+		}
+		return spans[c.nodes[n]].ID
+	}
+	for n := 0; n < len(c.nodes); n++ {
+		id := idOf(n)
+		first, _ := slices.BinarySearchFunc(c.byParent, id, func(i int32, id uint64) int { return cmp.Compare(spans[i].Parent, id) })
+		for _, i := range c.byParent[first:] {
+			if spans[i].Parent != id {
+				break
+			}
+			if c.visited(spans[i].ID, seen, idOf) {
+				out.Cycle = true
+				continue
+			}
+			c.nodes = append(c.nodes, i)
+			c.parent = append(c.parent, int32(n))
+		}
+	}
+}
+
+func (c *Computer) visited(id uint64, seen map[uint64]bool, idOf func(int) uint64) bool {
+	if seen != nil {
+		if seen[id] {
+			return true
+		}
+		seen[id] = true
+		return false
+	}
+	for n := range c.nodes {
+		if idOf(n) == id {
+			return true
+		}
+	}
+	return false
+}
+
+// sweep gives each instant of the request to the innermost nodes running then, split evenly, into c.own.
+func (c *Computer) sweep(request Span, spans []Span) {
+	n := len(c.nodes)
+	c.events = c.events[:0]
+	for node, i := range c.nodes {
+		start, end := request.Start, request.End
+		if i >= 0 {
+			start, end = max(spans[i].Start, request.Start), min(spans[i].End, request.End)
+		}
+		if end > start {
+			c.events = append(c.events, event{start, true, int32(node)}, event{end, false, int32(node)})
+		}
+	}
+	// Ends before starts at the same instant, so that back-to-back spans never overlap.
+	slices.SortFunc(c.events, func(a, b event) int {
+		switch {
+		case a.at != b.at:
+			return cmp.Compare(a.at, b.at)
+		case a.start == b.start:
+			return 0
+		case !a.start:
+			return -1
+		}
+		return 1
+	})
+	c.runningBelow = resize(c.runningBelow, n)
+	c.running = resize(c.running, n)
+	c.slot = resize(c.slot, n)
+	c.own = resize(c.own, n)
+	for i := range n {
+		c.runningBelow[i], c.running[i], c.slot[i], c.own[i] = 0, false, -1, 0
+	}
+	c.innermost = c.innermost[:0]
+	var last int64
+	for _, e := range c.events {
+		if k := int64(len(c.innermost)); k > 0 && e.at > last {
+			share := (e.at - last) / k
+			for _, node := range c.innermost {
+				c.own[node] += share
+			}
+			c.own[0] += (e.at - last) - share*k // whole nanoseconds: the remainder keeps the sum exact
+		}
+		last = e.at
+		node := e.node
+		if e.start {
+			c.running[node] = true
+			if c.runningBelow[node] == 0 {
+				c.enter(node)
+			}
+			for a := c.parent[node]; a >= 0; a = c.parent[a] {
+				c.runningBelow[a]++
+				c.leave(a)
+			}
+			continue
+		}
+		c.running[node] = false
+		c.leave(node)
+		for a := c.parent[node]; a >= 0; a = c.parent[a] {
+			if c.runningBelow[a]--; c.runningBelow[a] == 0 && c.running[a] {
+				c.enter(a)
+			}
+		}
+	}
+}
+
+func (c *Computer) enter(node int32) {
+	if c.slot[node] < 0 {
+		c.slot[node] = int32(len(c.innermost))
+		c.innermost = append(c.innermost, node)
+	}
+}
+
+func (c *Computer) leave(node int32) {
+	i := c.slot[node]
+	if i < 0 {
+		return
+	}
+	last := c.innermost[len(c.innermost)-1]
+	c.innermost[i], c.slot[last] = last, i
+	c.innermost = c.innermost[:len(c.innermost)-1]
+	c.slot[node] = -1
+}
+
+func resize[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
 }
