@@ -215,8 +215,11 @@ func (in *Intake) otlpTraces(body []byte, contentType string) error {
 			list := rss.At(i).ScopeSpans().At(j).Spans()
 			for k := 0; k < list.Len(); k++ {
 				s := list.At(k)
+				// Datadog's naming: resource.name first, then method and http.route for server spans, else the name.
 				resource := s.Name()
-				if r := attrString(s.Attributes(), "http.route"); r != "" && s.Kind() == ptrace.SpanKindServer {
+				if r := attrString(s.Attributes(), "resource.name"); r != "" {
+					resource = r
+				} else if r := attrString(s.Attributes(), "http.route"); r != "" && s.Kind() == ptrace.SpanKindServer {
 					resource = attrString(s.Attributes(), "http.request.method") + " " + r
 				}
 				tid, sid := s.TraceID(), s.SpanID()

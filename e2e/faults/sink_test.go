@@ -116,14 +116,21 @@ func (s *seqSink) Export(_ context.Context, req ptraceotlp.ExportRequest) (ptrac
 			for k := 0; k < spans.Len(); k++ {
 				span := spans.At(k)
 				tid := span.TraceID()
-				if route, ok := span.Attributes().Get("http.route"); ok {
+				// The route the gateway counted the span under: {unmatched} is a mark, not an http.route.
+				route := ""
+				if v, ok := span.Attributes().Get("http.route"); ok {
+					route = v.Str()
+				} else if v, ok := span.Attributes().Get("http.route.unmatched"); ok && v.Bool() {
+					route = "{unmatched}"
+				}
+				if route != "" {
 					var id [24]byte
 					sid := span.SpanID()
 					copy(id[:16], tid[:])
 					copy(id[16:], sid[:])
 					if !s.spanSeen[id] {
 						s.spanSeen[id] = true
-						key := service.Str() + " " + route.Str()
+						key := service.Str() + " " + route
 						s.durations[key] = append(s.durations[key], span.EndTimestamp().AsTime().Sub(span.StartTimestamp().AsTime()).Seconds())
 					}
 				}
