@@ -99,3 +99,20 @@ func BenchmarkPipeline(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch.SpanCount()), "ns/span")
 }
+
+// BenchmarkReference encodes the mix as an OTLP protobuf request: work of the same kind as the component's (walking
+// spans, attributes and strings) that this project does not write. TestCostBudget scales its budgets by how much
+// slower it runs than when they were documented, so that a slow day of a shared machine is not taken for a
+// regression.
+func BenchmarkReference(b *testing.B) {
+	batch := spanmix.Traces(1, 1000, 10)
+	var m ptrace.ProtoMarshaler
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := m.MarshalTraces(batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch.SpanCount()), "ns/span")
+}
