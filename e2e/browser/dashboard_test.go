@@ -319,6 +319,8 @@ func checkOverview(t *testing.T, ctx context.Context, dash string, mix []route, 
 	// Every bar and point against /api/series.
 	var series apiSeries
 	getJSON(t, "http://"+dash+"/api/series?window=1m&service=shop", &series)
+	// Slices that hold only breakdowns (recorded a grace after their requests) have no latency to draw.
+	series.Points = slices.DeleteFunc(series.Points, func(p map[string]any) bool { return p["requests"].(float64) == 0 })
 	if len(series.Points) < 2 {
 		t.Fatalf("want several slices, API has %d", len(series.Points))
 	}

@@ -52,7 +52,24 @@ type Config struct {
 	Exemplars ExemplarsConfig `mapstructure:"exemplars"`
 	// Dashboard serves a read-only route page and JSON API when its endpoint is set.
 	Dashboard DashboardConfig `mapstructure:"dashboard"`
+	// Breakdown splits each request's time among its descendant spans in the same service (database, downstream
+	// calls, the team's own spans, its own time), for the dashboard's route page.
+	Breakdown BreakdownConfig `mapstructure:"breakdown"`
 	_         struct{}
+}
+
+// BreakdownConfig sets up the join of requests with their descendants. Spans pass through unchanged and
+// undelayed: only small per-span records (about 100 bytes) wait, at most max_spans of them.
+type BreakdownConfig struct {
+	// Enabled turns the breakdown on; it works only with the dashboard (its endpoint set).
+	Enabled bool `mapstructure:"enabled"`
+	// Grace is how long a request waits, after its span arrived, for descendants that come in later batches.
+	Grace time.Duration `mapstructure:"grace"`
+	// MaxSpans bounds the descendant records held over all traces; MaxSpansPerTrace one trace's (per service).
+	MaxSpans         int `mapstructure:"max_spans"`
+	MaxSpansPerTrace int `mapstructure:"max_spans_per_trace"`
+	// NPlusOneThreshold flags a request that ran one database statement at least this many times.
+	NPlusOneThreshold int `mapstructure:"n_plus_one_threshold"`
 }
 
 // DashboardConfig sets up the built-in route dashboard. Its history holds at most
@@ -180,7 +197,27 @@ func (c *Config) Validate() error {
 	if c.Exemplars.MaxPerDataPoint < 0 || c.Exemplars.MaxPerDataPoint > 100 {
 		errs = append(errs, fmt.Errorf("exemplars.max_per_data_point: must be between 0 and 100, got %d", c.Exemplars.MaxPerDataPoint))
 	}
-	errs = append(errs, c.Dashboard.validate())
+	errs = append(errs, c.Dashboard.validate(), c.Breakdown.validate())
+	return errors.Join(errs...)
+}
+
+func (b *BreakdownConfig) validate() error {
+	if !b.Enabled {
+		return nil
+	}
+	var errs []error
+	if b.Grace < 100*time.Millisecond || b.Grace > 5*time.Minute {
+		errs = append(errs, fmt.Errorf("breakdown.grace: must be between 100ms and 5m, got %s", b.Grace))
+	}
+	if b.MaxSpans < 1 {
+		errs = append(errs, fmt.Errorf("breakdown.max_spans: must be at least 1, got %d", b.MaxSpans))
+	}
+	if b.MaxSpansPerTrace < 1 || b.MaxSpansPerTrace > b.MaxSpans {
+		errs = append(errs, fmt.Errorf("breakdown.max_spans_per_trace: must be between 1 and max_spans (%d), got %d", b.MaxSpans, b.MaxSpansPerTrace))
+	}
+	if b.NPlusOneThreshold < 2 {
+		errs = append(errs, fmt.Errorf("breakdown.n_plus_one_threshold: must be at least 2, got %d", b.NPlusOneThreshold))
+	}
 	return errors.Join(errs...)
 }
 

@@ -21,6 +21,7 @@ import (
 
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/adjustedcount"
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/aggregate"
+	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/breakdown"
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/dashboard"
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/route"
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/routelatencyconnector/internal/metadata"
@@ -55,9 +56,12 @@ type routeConnector struct {
 
 	store *aggregate.Store
 
-	// history and dashboard exist when dashboard.endpoint is set.
-	history   *dashboard.History
-	dashboard *dashboard.Server
+	// history and dashboard exist when dashboard.endpoint is set; breakdowns too, unless breakdown.enabled is off.
+	history    *dashboard.History
+	dashboard  *dashboard.Server
+	breakdowns *breakdowns
+	// reasonLate, reasonOrphan and reasonBound label the breakdown's unjoined spans.
+	reasonLate, reasonOrphan, reasonBound metric.AddOption
 
 	stop     chan struct{}
 	done     chan struct{}
@@ -73,11 +77,14 @@ func newRouteConnector(set connector.Settings, cfg *Config, next consumer.Metric
 		return nil, err
 	}
 	c := &routeConnector{
-		cfg:      cfg,
-		logger:   set.Logger,
-		next:     next,
-		resolver: resolver,
-		clock:    clk,
+		cfg:          cfg,
+		logger:       set.Logger,
+		next:         next,
+		resolver:     resolver,
+		clock:        clk,
+		reasonLate:   metric.WithAttributes(attribute.String("reason", "late")),
+		reasonOrphan: metric.WithAttributes(attribute.String("reason", "orphan")),
+		reasonBound:  metric.WithAttributes(attribute.String("reason", "bound")),
 	}
 	sc := storeConfig(cfg)
 	if cfg.CollectorInstanceID {
@@ -93,8 +100,11 @@ func newRouteConnector(set connector.Settings, cfg *Config, next consumer.Metric
 		instance := stringAttr(set.Resource.Attributes(), semconv.ServiceInstanceID)
 		c.dashboard = dashboard.NewServer(c.history, dashboard.Options{
 			JaegerUI: d.JaegerUIURL, BearerToken: string(d.BearerToken), Routes: resolver, Instance: instance, Peers: peers,
-			FlushInterval: cfg.FlushInterval,
+			FlushInterval: cfg.FlushInterval, Now: clk.Now,
 		})
+		if cfg.Breakdown.Enabled {
+			c.breakdowns = newBreakdowns(cfg.Breakdown)
+		}
 	}
 	if c.telemetry, err = metadata.NewTelemetryBuilder(set.TelemetrySettings); err != nil {
 		return nil, err
@@ -106,6 +116,14 @@ func newRouteConnector(set connector.Settings, cfg *Config, next consumer.Metric
 		o.Observe(int64(c.store.Len()), componentID)
 		return nil
 	})
+	if err == nil && c.breakdowns != nil {
+		err = c.telemetry.RegisterConnectorRoutelatencyBreakdownRecordsCallback(func(_ context.Context, o metric.Int64Observer) error {
+			c.breakdowns.mu.Lock()
+			defer c.breakdowns.mu.Unlock()
+			o.Observe(int64(c.breakdowns.store.Held()), componentID)
+			return nil
+		})
+	}
 	return c, err
 }
 
@@ -188,6 +206,9 @@ func (c *routeConnector) flushLoop() {
 func (c *routeConnector) flush(ctx context.Context) error {
 	now := c.clock.Now()
 	md := c.store.Flush(pcommon.NewTimestampFromTime(now), c.recordHistory(now))
+	if c.breakdowns != nil {
+		c.recordBreakdowns(ctx, now)
+	}
 	if md.DataPointCount() == 0 {
 		return nil
 	}
@@ -212,6 +233,19 @@ func (c *routeConnector) recordHistory(now time.Time) func(*aggregate.Series) {
 	}
 }
 
+// recordBreakdowns hands the requests recorded since the last flush to the history, and counts what the join did.
+func (c *routeConnector) recordBreakdowns(ctx context.Context, now time.Time) {
+	totals, counts, _ := c.breakdowns.drain(now)
+	for key, t := range totals {
+		c.history.RecordBreakdown(dashboard.RouteKey(key), t, now)
+	}
+	c.telemetry.ConnectorRoutelatencyBreakdownRequests.Add(ctx, counts.Recorded)
+	c.telemetry.ConnectorRoutelatencyBreakdownCycles.Add(ctx, counts.Cycles)
+	c.telemetry.ConnectorRoutelatencyBreakdownUnjoinedSpans.Add(ctx, counts.Late, c.reasonLate)
+	c.telemetry.ConnectorRoutelatencyBreakdownUnjoinedSpans.Add(ctx, counts.Orphans, c.reasonOrphan)
+	c.telemetry.ConnectorRoutelatencyBreakdownUnjoinedSpans.Add(ctx, counts.Dropped, c.reasonBound)
+}
+
 func (c *routeConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 	var requests, unrouted, invalid, overflow, undocumented, malformed int64
 	arrival := c.clock.Now()
@@ -232,12 +266,22 @@ func (c *routeConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 		}
 		shard := c.store.ShardOf(attrs.Service)
 		shard.Lock()
+		bd := c.breakdowns
+		var service, environment string
+		if bd != nil {
+			bd.mu.Lock()
+			bd.sweepIfDue(arrival)
+			service, environment = bd.own(attrs.Service), bd.own(attrs.Environment)
+		}
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			spans := sss.At(j).Spans()
 			for k := 0; k < spans.Len(); k++ {
 				span := spans.At(k)
 				if !c.resolver.IsRequest(span) {
+					if bd != nil {
+						bd.store.AddSpan(span.TraceID(), service, breakdown.Read(span), arrival)
+					}
 					continue
 				}
 				req := route.ReadRequest(span)
@@ -276,7 +320,17 @@ func (c *routeConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 				if shard.Record(&attrs, seconds, count, isError, span.TraceID(), span.SpanID(), span.EndTimestamp(), now) && res.Source != route.SourceOverflow {
 					overflow++
 				}
+				if bd != nil {
+					bd.store.AddRequest(breakdown.Request{
+						Key:     breakdown.Key{Service: service, Environment: environment, Method: req.Method, Route: res.Route},
+						TraceID: span.TraceID(),
+						Span:    breakdown.Span{ID: breakdown.ID(span.SpanID()), Start: int64(span.StartTimestamp()), End: int64(span.EndTimestamp())},
+					}, arrival)
+				}
 			}
+		}
+		if bd != nil {
+			bd.mu.Unlock()
 		}
 		shard.Unlock()
 	}

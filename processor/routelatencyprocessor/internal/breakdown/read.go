@@ -17,7 +17,7 @@ const (
 // Read copies out of a descendant span what its breakdown needs: ids, times, what its time counts as and, for a
 // database span, its normalized statement. Current semantic-convention keys are read before the older ones.
 func Read(span ptrace.Span) Span {
-	s := Span{ID: spanID(span.SpanID()), Parent: spanID(span.ParentSpanID()), Start: int64(span.StartTimestamp()), End: int64(span.EndTimestamp())}
+	s := Span{ID: ID(span.SpanID()), Parent: ID(span.ParentSpanID()), Start: int64(span.StartTimestamp()), End: int64(span.EndTimestamp())}
 	attrs := span.Attributes()
 	get := func(keys ...string) string {
 		for _, k := range keys {
@@ -43,8 +43,8 @@ func Read(span ptrace.Span) Span {
 	return s
 }
 
-// spanID is the id as an integer (0 for an empty id), the key of the tree.
-func spanID(id pcommon.SpanID) uint64 { return binary.BigEndian.Uint64(id[:]) }
+// ID is a span id as an integer (0 for an empty id), the key of the tree.
+func ID(id pcommon.SpanID) uint64 { return binary.BigEndian.Uint64(id[:]) }
 
 func join(system, name string) string {
 	if name == "" {

@@ -28,7 +28,8 @@ type Limits struct {
 
 // Counts is what the store did, for own telemetry; Drain resets it.
 type Counts struct {
-	// Recorded requests, and those of them recorded although a descendant arrived after the request was recorded.
+	// Recorded requests; Late descendants, that came within a grace after their request was recorded (later ones
+	// are orphans: nothing remembers a request longer).
 	Recorded, Late int64
 	// Dropped descendants: at a bound; Orphans: held for a trace whose request never arrived within the grace.
 	Dropped, Orphans int64
@@ -94,8 +95,8 @@ func (s *Store) AddRequest(req Request, now time.Time) {
 	s.due = append(s.due, dueRequest{now.Add(s.limits.Grace), req})
 }
 
-// AddSpan holds a descendant span of service's requests in the trace; one that comes after every request of its
-// trace and service was recorded counts as late.
+// AddSpan holds a descendant span of service's requests in the trace; one that comes within a grace after every
+// request of its trace and service was recorded counts as late.
 func (s *Store) AddSpan(trace pcommon.TraceID, service string, span Span, now time.Time) {
 	r := s.of(trace, service, now)
 	switch {

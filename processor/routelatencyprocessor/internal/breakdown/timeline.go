@@ -48,8 +48,9 @@ type Split struct {
 	Parts map[Part]int64
 	// Calls counts the spans of each part (self excluded).
 	Calls map[Part]int
-	// Statements counts each normalized statement's executions.
-	Statements map[string]int
+	// Statements counts each normalized statement's executions, StatementNanos their own time.
+	Statements     map[string]int
+	StatementNanos map[string]int64
 	// Async counts the descendants that ended after the request (clipped to it).
 	Async int
 	// Cycle is set when the parent links among the spans formed a cycle; the spans of the cycle were left out.
@@ -85,7 +86,7 @@ func Compute(request Span, spans []Span) Split {
 // request, or in a parent cycle, are left out). A descendant is clipped to the request: what it ran before the
 // request started (clock skew) or after it ended (async work) does not count.
 func (c *Computer) Compute(request Span, spans []Span) Split {
-	out := Split{Parts: map[Part]int64{}, Calls: map[Part]int{}, Statements: map[string]int{}}
+	out := Split{Parts: map[Part]int64{}, Calls: map[Part]int{}, Statements: map[string]int{}, StatementNanos: map[string]int64{}}
 	if request.End <= request.Start {
 		return out
 	}
@@ -101,11 +102,12 @@ func (c *Computer) Compute(request Span, spans []Span) Split {
 		}
 		out.Parts[part] += c.own[n]
 	}
-	for _, i := range c.nodes[1:] {
+	for n, i := range c.nodes[1:] {
 		s := &spans[i]
 		out.Calls[s.Part]++
 		if s.Statement != "" {
 			out.Statements[s.Statement]++
+			out.StatementNanos[s.Statement] += c.own[n+1]
 		}
 		if s.End > request.End {
 			out.Async++

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/DataDog/sketches-go/ddsketch"
+
+	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/breakdown"
 )
 
 const (
@@ -79,6 +81,9 @@ type timeSlice struct {
 	classes          StatusClasses
 	sketch           *ddsketch.DDSketch
 	slowest          []Exemplar // slowest first
+	// breakdown adds up the breakdowns of the requests recorded in this slice (a grace after they arrived); nil
+	// for none.
+	breakdown *breakdown.Totals
 }
 
 // NewHistory keeps history/slice slices per route for at most maxRoutes routes.
@@ -94,6 +99,36 @@ func (h *History) Record(key RouteKey, iv Interval, at time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.updated = at
+	ts := h.sliceAt(key, at)
+	if ts == nil {
+		return
+	}
+	n := uint64(iv.Sketch.GetCount())
+	ts.requests += n
+	ts.errors += iv.Errors
+	ts.sumSeconds += iv.SumSeconds
+	ts.classes[classOf(iv.StatusCode)] += n
+	_ = ts.sketch.MergeWith(iv.Sketch) // same index mapping (1% logarithmic): cannot fail
+	ts.slowest = keepSlowest(ts.slowest, iv.Exemplars, slowestPerSlice)
+}
+
+// RecordBreakdown adds the breakdowns of a route's requests recorded at the given time (merged, not kept).
+func (h *History) RecordBreakdown(key RouteKey, t *breakdown.Totals, at time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ts := h.sliceAt(key, at)
+	if ts == nil {
+		return
+	}
+	if ts.breakdown == nil {
+		ts.breakdown = breakdown.NewTotals()
+	}
+	ts.breakdown.Merge(t)
+}
+
+// sliceAt returns the route's slice that holds the given time, making room for it; nil when the route is one too
+// many (counted in dropped). The caller holds mu.
+func (h *History) sliceAt(key RouteKey, at time.Time) *timeSlice {
 	rh, ok := h.routes[key]
 	if !ok {
 		if len(h.routes) >= h.maxRoutes {
@@ -101,7 +136,7 @@ func (h *History) Record(key RouteKey, iv Interval, at time.Time) {
 		}
 		if len(h.routes) >= h.maxRoutes {
 			h.dropped++
-			return
+			return nil
 		}
 		rh = &routeHistory{ring: make([]*timeSlice, h.slices)}
 		h.routes[key] = rh
@@ -116,13 +151,7 @@ func (h *History) Record(key RouteKey, iv Interval, at time.Time) {
 		ts = &timeSlice{start: start, sketch: newSliceSketch()}
 		rh.ring[i] = ts
 	}
-	n := uint64(iv.Sketch.GetCount())
-	ts.requests += n
-	ts.errors += iv.Errors
-	ts.sumSeconds += iv.SumSeconds
-	ts.classes[classOf(iv.StatusCode)] += n
-	_ = ts.sketch.MergeWith(iv.Sketch) // same index mapping (1% logarithmic): cannot fail
-	ts.slowest = keepSlowest(ts.slowest, iv.Exemplars, slowestPerSlice)
+	return ts
 }
 
 // forgetExpired drops the routes with no slice left in the history: a route that stopped an hour ago makes room
@@ -201,6 +230,10 @@ type Point struct {
 	SumSeconds       float64
 	Classes          StatusClasses
 	P50, P95, P99    float64 // seconds
+	// BreakdownRequests are the requests whose breakdown was recorded in the slice; BreakdownNanos their time by
+	// category.
+	BreakdownRequests uint64
+	BreakdownNanos    map[string]int64
 }
 
 // Detail is what matching routes did over a window: per slice, merged; the window's merged sketch; its slowest
@@ -210,6 +243,8 @@ type Detail struct {
 	Window  RouteWindow
 	Slowest []Exemplar // slowest first, at most slowestPerDetail
 	Covered time.Duration
+	// Breakdown is the window's breakdowns merged (empty totals when none was recorded).
+	Breakdown *breakdown.Totals
 }
 
 const slowestPerDetail = 10
@@ -247,7 +282,7 @@ func (h *History) query(routes []*routeHistory, window time.Duration, now time.T
 		copied bool
 	}
 	bySlice := map[time.Time]*merged{}
-	d := Detail{Window: RouteWindow{Sketch: newSliceSketch()}, Covered: h.covered(window, now)}
+	d := Detail{Window: RouteWindow{Sketch: newSliceSketch()}, Covered: h.covered(window, now), Breakdown: breakdown.NewTotals()}
 	for _, rh := range routes {
 		for _, ts := range rh.ring {
 			if !h.inWindow(ts, window, now) {
@@ -274,11 +309,23 @@ func (h *History) query(routes []*routeHistory, window time.Duration, now time.T
 			}
 			_ = d.Window.Sketch.MergeWith(ts.sketch)
 			d.Slowest = keepSlowest(d.Slowest, ts.slowest, slowestPerDetail)
+			if ts.breakdown != nil {
+				d.Breakdown.Merge(ts.breakdown)
+				m.p.BreakdownRequests += ts.breakdown.Requests
+				if m.p.BreakdownNanos == nil {
+					m.p.BreakdownNanos = map[string]int64{}
+				}
+				for c, n := range ts.breakdown.CategoryNanos() {
+					m.p.BreakdownNanos[c] += n
+				}
+			}
 		}
 	}
 	for _, m := range bySlice {
-		q, _ := m.sketch.GetValuesAtQuantiles([]float64{0.5, 0.95, 0.99})
-		m.p.P50, m.p.P95, m.p.P99 = q[0], q[1], q[2]
+		// A slice may hold only breakdowns (recorded a grace after requests of an earlier slice): no quantiles.
+		if q, err := m.sketch.GetValuesAtQuantiles([]float64{0.5, 0.95, 0.99}); err == nil {
+			m.p.P50, m.p.P95, m.p.P99 = q[0], q[1], q[2]
+		}
 		d.Points = append(d.Points, m.p)
 		d.Window.Requests += m.p.Requests
 		d.Window.Errors += m.p.Errors

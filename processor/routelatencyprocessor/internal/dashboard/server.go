@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/semconv"
+
+	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/breakdown"
 )
 
 // The pages are static: a small script draws every chart as SVG from the JSON API (no library, no build step,
@@ -47,6 +49,8 @@ type Options struct {
 	Peers       *Peers // the other replicas, for the fleet view
 	// FlushInterval is how often the history gets new data: the page's default refresh.
 	FlushInterval time.Duration
+	// Now is the clock windows end at: the connector's, so that the page and the history agree (time.Now if nil).
+	Now func() time.Time
 }
 
 // Server serves the pages and the JSON API from a History.
@@ -60,7 +64,10 @@ type Server struct {
 // NewServer builds the handlers.
 func NewServer(history *History, opts Options) *Server {
 	opts.JaegerUI = strings.TrimSuffix(opts.JaegerUI, "/")
-	s := &Server{history: history, opts: opts, now: time.Now}
+	s := &Server{history: history, opts: opts, now: opts.Now}
+	if s.now == nil {
+		s.now = time.Now
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.file("static/index.html"))
 	mux.HandleFunc("GET /route", s.file("static/route.html"))
@@ -311,6 +318,24 @@ type PointJSON struct {
 	P95Ms    float64           `json:"p95_ms"`
 	P99Ms    float64           `json:"p99_ms"`
 	Status   map[string]uint64 `json:"status"`
+	// BreakdownMs is the mean time per request of each category (self, db, http, rpc, messaging, internal) over the
+	// BreakdownRequests requests whose breakdown was recorded in the slice; they add up to their mean latency.
+	BreakdownRequests uint64             `json:"breakdown_requests"`
+	BreakdownMs       map[string]float64 `json:"breakdown_ms,omitempty"`
+}
+
+// BreakdownRowJSON is one part (category and target) or statement of a route's breakdown over the window.
+type BreakdownRowJSON struct {
+	Category     string  `json:"category"`
+	Target       string  `json:"target"`
+	RequestShare float64 `json:"request_share"` // of the requests, those that touched it
+	TimeShare    float64 `json:"time_share"`    // of the requests' time, its own
+	Calls        uint64  `json:"calls"`
+	CallsMean    float64 `json:"calls_per_request"`
+	CallsP95     float64 `json:"calls_per_request_p95"`
+	P50Ms        float64 `json:"p50_ms"` // time per touching request
+	P95Ms        float64 `json:"p95_ms"`
+	P99Ms        float64 `json:"p99_ms"`
 }
 
 // BucketJSON is one bar of the latency distribution: requests whose latency is in [lower, upper).
@@ -352,8 +377,16 @@ func (s *Server) apiSeries(w http.ResponseWriter, r *http.Request) {
 	points := make([]PointJSON, 0, len(d.Points))
 	var classes StatusClasses
 	for _, p := range d.Points {
-		points = append(points, PointJSON{Start: p.Start, Requests: p.Requests, Errors: p.Errors,
-			P50Ms: millis(p.P50), P95Ms: millis(p.P95), P99Ms: millis(p.P99), Status: classNames(p.Classes)})
+		pj := PointJSON{Start: p.Start, Requests: p.Requests, Errors: p.Errors,
+			P50Ms: millis(p.P50), P95Ms: millis(p.P95), P99Ms: millis(p.P99), Status: classNames(p.Classes),
+			BreakdownRequests: p.BreakdownRequests}
+		if p.BreakdownRequests > 0 {
+			pj.BreakdownMs = map[string]float64{}
+			for c, n := range p.BreakdownNanos {
+				pj.BreakdownMs[c] = float64(n) / 1e6 / float64(p.BreakdownRequests)
+			}
+		}
+		points = append(points, pj)
 		for c, n := range p.Classes {
 			classes[c] += n
 		}
@@ -371,6 +404,7 @@ func (s *Server) apiSeries(w http.ResponseWriter, r *http.Request) {
 		"p99_ms": millis(sum.P99), "max_ms": millis(sum.Max), "status": classNames(classes),
 	}
 	if route != "" {
+		body["breakdown"] = s.breakdownJSON(d.Breakdown)
 		body["jaeger_url"] = s.jaegerSearch(service, route, sum.P99, now.Add(-window), now)
 		body["undocumented"] = s.opts.Routes != nil && s.opts.Routes.Undocumented(service, route)
 	}
@@ -380,6 +414,38 @@ func (s *Server) apiSeries(w http.ResponseWriter, r *http.Request) {
 			"p95_ms": millis(ps.P95), "p99_ms": millis(ps.P99)}
 	}
 	writeJSON(w, body)
+}
+
+// breakdownJSON is a route's breakdown over the window: its parts and statements heaviest first, and its N+1s.
+func (s *Server) breakdownJSON(t *breakdown.Totals) map[string]any {
+	rows := func(in []breakdown.Row) []BreakdownRowJSON {
+		out := make([]BreakdownRowJSON, 0, len(in))
+		for _, r := range in {
+			out = append(out, BreakdownRowJSON{Category: r.Category, Target: r.Target, RequestShare: r.RequestShare,
+				TimeShare: r.TimeShare, Calls: r.Calls, CallsMean: r.CallsMean, CallsP95: r.CallsP95,
+				P50Ms: millis(r.P50), P95Ms: millis(r.P95), P99Ms: millis(r.P99)})
+		}
+		return out
+	}
+	np := t.NPlusOne
+	examples := make([]map[string]string, 0, len(np.Examples))
+	for _, id := range np.Examples {
+		examples = append(examples, map[string]string{"trace_id": id, "jaeger_url": s.jaegerTrace(id)})
+	}
+	statement, flaggedBy := "", uint64(0)
+	for st, n := range np.Statements {
+		if n > flaggedBy || n == flaggedBy && st < statement {
+			statement, flaggedBy = st, n
+		}
+	}
+	nPlusOne := map[string]any{"requests": np.Flagged, "share": 0.0, "statement": statement, "max_repeats": np.MaxRepeats, "examples": examples}
+	if t.Requests > 0 {
+		nPlusOne["share"] = float64(np.Flagged) / float64(t.Requests)
+	}
+	if p50, err := np.Repeats.GetValueAtQuantile(0.5); err == nil {
+		nPlusOne["repeats_p50"] = p50
+	}
+	return map[string]any{"requests": t.Requests, "parts": rows(t.PartRows()), "statements": rows(t.StatementRows()), "n_plus_one": nPlusOne}
 }
 
 func classNames(c StatusClasses) map[string]uint64 {

@@ -309,6 +309,66 @@ const STATUS_BARS = [
   { key: "5xx", label: "5xx", color: "#d9534f", value: p => p.status["5xx"] },
   { key: "other", label: "1xx / none", color: "#aaa", value: p => p.status["1xx"] + p.status.other },
 ];
+// withTraffic leaves out the slices that hold only breakdowns (a request's breakdown is recorded a grace after it
+// arrived, possibly in a later slice): they have no requests, hence no latency to draw.
+const withTraffic = points => points.filter(p => p.requests > 0);
+
+// The breakdown's categories, stacked in this order: each bar is the slice's mean time per request in it.
+const BREAKDOWN_BARS = [
+  { key: "db", label: "database", color: "#7e57c2" },
+  { key: "http", label: "downstream HTTP", color: "#26a69a" },
+  { key: "rpc", label: "RPC", color: "#5b8def" },
+  { key: "messaging", label: "messaging", color: "#e0a030" },
+  { key: "internal", label: "own spans", color: "#8d6e63" },
+  { key: "self", label: "request's own time", color: "#b0bec5" },
+].map(b => ({ ...b, value: p => (p.breakdown_ms || {})[b.key] || 0 }));
+const breakdownTip = p => p.breakdown_requests
+  ? `${p.breakdown_requests} requests: ` + BREAKDOWN_BARS.filter(b => b.value(p) > 0).map(b => `${b.label} ${fmtMs(b.value(p))}`).join(", ")
+  : "no breakdown recorded";
+
+// breakdownTables fills the parts and statements tables, the N+1 badge and its example traces.
+function breakdownTables(bd) {
+  const row = (tbody, cells, data) => {
+    const tr = document.createElement("tr");
+    for (const [text, cls] of cells) {
+      const td = document.createElement("td");
+      td.textContent = text;
+      if (cls) td.className = cls;
+      tr.append(td);
+    }
+    Object.assign(tr.dataset, data);
+    tbody.append(tr);
+  };
+  const parts = $("breakdown-parts"), statements = $("breakdown-statements");
+  parts.replaceChildren();
+  statements.replaceChildren();
+  for (const p of bd.parts) {
+    row(parts, [[p.category, "text"], [p.target || "–", "text"], [fmtPct(p.request_share)],
+      [p.category === "self" ? "–" : sig(p.calls_per_request)], [p.category === "self" ? "–" : String(Math.round(p.calls_per_request_p95))],
+      [fmtMs(p.p50_ms)], [fmtMs(p.p95_ms)], [fmtMs(p.p99_ms)], [fmtPct(p.time_share)]],
+      { part: p.category + " " + p.target, timeShare: p.time_share });
+  }
+  for (const s of bd.statements.slice(0, 10)) {
+    row(statements, [[s.target, "text statement"], [fmtPct(s.request_share)], [sig(s.calls_per_request)], [fmtMs(s.p95_ms)], [fmtPct(s.time_share)]],
+      { statement: s.target });
+  }
+  const np = bd.n_plus_one;
+  $("nplusone").hidden = !np.requests;
+  $("nplusone").textContent = np.requests ? `N+1: ${fmtPct(np.share)} of requests run one statement up to ${np.max_repeats} times` : "";
+  const ex = $("nplusone-examples");
+  ex.hidden = !np.requests;
+  ex.replaceChildren();
+  if (np.requests) {
+    ex.append(`N+1 statement: ${np.statement} (median ${sig(np.repeats_p50 || 0)} runs per flagged request). Example traces: `);
+    for (const e of np.examples) {
+      const a = Object.assign(document.createElement(e.jaeger_url ? "a" : "span"), { textContent: e.trace_id.slice(0, 16) + "… " });
+      if (e.jaeger_url) { a.href = e.jaeger_url; a.target = "_blank"; }
+      a.dataset.traceId = e.trace_id;
+      ex.append(a);
+    }
+  }
+}
+
 const latencyTip = p => `p50 ${fmtMs(p.p50_ms)}, p95 ${fmtMs(p.p95_ms)}, p99 ${fmtMs(p.p99_ms)}`;
 const requestTip = p => `${p.requests} requests, ${p.errors} errors`;
 
@@ -402,8 +462,9 @@ function initOverview() {
       const series = await getJSON("api/series?" + sq);
       $("overview-title").textContent = `${state.service}${state.environment ? " · " + state.environment : ""}`;
       tiles($("tiles"), series.summary, series.previous);
-      timeChart($("requests-chart"), series, series.points, { bars: REQUEST_BARS, yFormat: fmtCount, tip: requestTip, label: "requests and errors per slice" });
-      timeChart($("latency-chart"), series, series.points, { lines: LATENCY_LINES, yFormat: fmtMs, tip: latencyTip, label: "latency percentiles per slice" });
+      const slices = withTraffic(series.points);
+      timeChart($("requests-chart"), series, slices, { bars: REQUEST_BARS, yFormat: fmtCount, tip: requestTip, label: "requests and errors per slice" });
+      timeChart($("latency-chart"), series, slices, { lines: LATENCY_LINES, yFormat: fmtMs, tip: latencyTip, label: "latency percentiles per slice" });
     } catch (e) {
       $("status").textContent = "error: " + e.message;
     }
@@ -535,14 +596,20 @@ function initRoute() {
       $("status").textContent = freshness(body);
       $("jaeger").hidden = !body.jaeger_url;
       if (body.jaeger_url) $("jaeger").href = body.jaeger_url;
-      $("content").hidden = body.points.length === 0;
-      $("empty").hidden = body.points.length > 0;
+      const traffic = withTraffic(body.points);
+      $("content").hidden = traffic.length === 0;
+      $("empty").hidden = traffic.length > 0;
       tiles($("tiles"), body.summary, body.previous);
-      timeChart($("latency-chart"), body, body.points, { lines: LATENCY_LINES, yFormat: fmtMs, tip: latencyTip, label: "latency percentiles per slice" });
-      timeChart($("requests-chart"), body, body.points, { bars: REQUEST_BARS, yFormat: fmtCount, tip: requestTip, label: "requests and errors per slice" });
-      timeChart($("status-chart"), body, body.points, { bars: STATUS_BARS, yFormat: fmtCount,
+      timeChart($("latency-chart"), body, traffic, { lines: LATENCY_LINES, yFormat: fmtMs, tip: latencyTip, label: "latency percentiles per slice" });
+      timeChart($("requests-chart"), body, traffic, { bars: REQUEST_BARS, yFormat: fmtCount, tip: requestTip, label: "requests and errors per slice" });
+      timeChart($("status-chart"), body, traffic, { bars: STATUS_BARS, yFormat: fmtCount,
         tip: p => Object.entries(p.status).filter(([, n]) => n).map(([k, n]) => `${k} ${n}`).join(", "), label: "status classes per slice" });
       distributionChart($("distribution-chart"), body.distribution, body.summary);
+      const withBreakdown = body.points.filter(p => p.breakdown_requests > 0);
+      $("breakdown-empty").hidden = withBreakdown.length > 0;
+      $("breakdown-chart").hidden = withBreakdown.length === 0;
+      if (withBreakdown.length) timeChart($("breakdown-chart"), body, withBreakdown, { bars: BREAKDOWN_BARS, yFormat: fmtMs, tip: breakdownTip, label: "where the time goes per slice" });
+      if (body.breakdown) breakdownTables(body.breakdown);
       const tb = $("slowest");
       tb.replaceChildren();
       for (const s of body.slowest) {

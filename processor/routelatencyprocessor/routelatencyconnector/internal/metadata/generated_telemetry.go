@@ -28,6 +28,10 @@ type TelemetryBuilder struct {
 	meter                                        metric.Meter
 	mu                                           sync.Mutex
 	registrations                                []metric.Registration
+	ConnectorRoutelatencyBreakdownCycles         metric.Int64Counter
+	ConnectorRoutelatencyBreakdownRecords        metric.Int64ObservableGauge
+	ConnectorRoutelatencyBreakdownRequests       metric.Int64Counter
+	ConnectorRoutelatencyBreakdownUnjoinedSpans  metric.Int64Counter
 	ConnectorRoutelatencyInvalidSpans            metric.Int64Counter
 	ConnectorRoutelatencyMalformedThresholdSpans metric.Int64Counter
 	ConnectorRoutelatencyOverflowSpans           metric.Int64Counter
@@ -46,6 +50,21 @@ type telemetryBuilderOptionFunc func(mb *TelemetryBuilder)
 
 func (tbof telemetryBuilderOptionFunc) apply(mb *TelemetryBuilder) {
 	tbof(mb)
+}
+
+// RegisterConnectorRoutelatencyBreakdownRecordsCallback sets callback for observable ConnectorRoutelatencyBreakdownRecords metric.
+func (builder *TelemetryBuilder) RegisterConnectorRoutelatencyBreakdownRecordsCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ConnectorRoutelatencyBreakdownRecords, obs: o})
+		return nil
+	}, builder.ConnectorRoutelatencyBreakdownRecords)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
 }
 
 // RegisterConnectorRoutelatencySeriesCallback sets callback for observable ConnectorRoutelatencySeries metric.
@@ -91,6 +110,30 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.ConnectorRoutelatencyBreakdownCycles, err = builder.meter.Int64Counter(
+		"otelcol_connector_routelatency_breakdown_cycles",
+		metric.WithDescription("Requests whose descendants' parent links formed a cycle or repeated a span id (those spans were left out of the breakdown). [Development]"),
+		metric.WithUnit("{request}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorRoutelatencyBreakdownRecords, err = builder.meter.Int64ObservableGauge(
+		"otelcol_connector_routelatency_breakdown_records",
+		metric.WithDescription("Descendant span records held for the breakdown, waiting for their requests. [Development]"),
+		metric.WithUnit("{span}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorRoutelatencyBreakdownRequests, err = builder.meter.Int64Counter(
+		"otelcol_connector_routelatency_breakdown_requests",
+		metric.WithDescription("Requests whose breakdown was recorded, a grace after their span arrived. [Development]"),
+		metric.WithUnit("{request}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorRoutelatencyBreakdownUnjoinedSpans, err = builder.meter.Int64Counter(
+		"otelcol_connector_routelatency_breakdown_unjoined_spans",
+		metric.WithDescription("Descendant spans left out of a breakdown - late (after their request was recorded), orphan (no request within the grace), or bound (max_spans or max_spans_per_trace reached). [Development]"),
+		metric.WithUnit("{span}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ConnectorRoutelatencyInvalidSpans, err = builder.meter.Int64Counter(
 		"otelcol_connector_routelatency_invalid_spans",
 		metric.WithDescription("Request spans left out of the metrics for a missing, negative or absurd duration. [Development]"),

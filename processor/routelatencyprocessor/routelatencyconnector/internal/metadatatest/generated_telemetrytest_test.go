@@ -20,16 +20,35 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
+	require.NoError(t, tb.RegisterConnectorRoutelatencyBreakdownRecordsCallback(func(_ context.Context, observer metric.Int64Observer) error {
+		observer.Observe(1)
+		return nil
+	}))
 	require.NoError(t, tb.RegisterConnectorRoutelatencySeriesCallback(func(_ context.Context, observer metric.Int64Observer) error {
 		observer.Observe(1)
 		return nil
 	}))
+	tb.ConnectorRoutelatencyBreakdownCycles.Add(context.Background(), 1)
+	tb.ConnectorRoutelatencyBreakdownRequests.Add(context.Background(), 1)
+	tb.ConnectorRoutelatencyBreakdownUnjoinedSpans.Add(context.Background(), 1)
 	tb.ConnectorRoutelatencyInvalidSpans.Add(context.Background(), 1)
 	tb.ConnectorRoutelatencyMalformedThresholdSpans.Add(context.Background(), 1)
 	tb.ConnectorRoutelatencyOverflowSpans.Add(context.Background(), 1)
 	tb.ConnectorRoutelatencyRequestSpans.Add(context.Background(), 1)
 	tb.ConnectorRoutelatencyUndocumentedSpans.Add(context.Background(), 1)
 	tb.ConnectorRoutelatencyUnroutedSpans.Add(context.Background(), 1)
+	AssertEqualConnectorRoutelatencyBreakdownCycles(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualConnectorRoutelatencyBreakdownRecords(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualConnectorRoutelatencyBreakdownRequests(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualConnectorRoutelatencyBreakdownUnjoinedSpans(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualConnectorRoutelatencyInvalidSpans(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())

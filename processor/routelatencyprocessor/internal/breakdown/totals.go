@@ -1,0 +1,234 @@
+package breakdown
+
+import (
+	"sort"
+
+	"github.com/DataDog/sketches-go/ddsketch"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+)
+
+// Bounds of what Totals keep, whatever the traffic.
+const (
+	// MaxParts is how many parts one Totals keeps apart; the next ones of a category fold into {other}.
+	MaxParts = 24
+	// MaxStatements is how many statements one Totals keeps apart; the rest fold into {other}.
+	MaxStatements = 16
+	// maxExamples is how many trace ids of N+1 requests are kept.
+	maxExamples = 5
+	// sketchMaxBins bounds each sketch: at 1 % from 1 us to over 10 minutes (seconds), or 1 to 10^8 calls.
+	sketchMaxBins = 1024
+)
+
+// Other is the target that parts and statements past the bounds fold into.
+const Other = "{other}"
+
+// Totals is what a set of requests' breakdowns add up to: a route's slice, or a window merged from slices. Counts
+// are exact; each sketch reads quantiles within 1 %.
+type Totals struct {
+	Requests uint64
+	Nanos    int64 // the requests' total time
+	Parts    map[Part]*PartTotals
+	// Statements are the database statements, by normalized text.
+	Statements map[string]*PartTotals
+	NPlusOne   NPlusOneTotals
+}
+
+// PartTotals is one part (or statement) over the requests that touched it.
+type PartTotals struct {
+	Requests uint64 // requests that touched it
+	Calls    uint64
+	Nanos    int64
+	// Time is each touching request's time in it (seconds); CallsPerRequest its calls.
+	Time, CallsPerRequest *ddsketch.DDSketch
+}
+
+// NPlusOneTotals counts the requests that ran one statement at least the threshold's times.
+type NPlusOneTotals struct {
+	Flagged uint64
+	// Statements counts flagged requests per statement (bounded as Totals.Statements is).
+	Statements map[string]uint64
+	Repeats    *ddsketch.DDSketch // repeats of the flagged requests
+	MaxRepeats int
+	Examples   []string // trace ids (hex)
+}
+
+// NewTotals returns empty totals.
+func NewTotals() *Totals {
+	return &Totals{Parts: map[Part]*PartTotals{}, Statements: map[string]*PartTotals{},
+		NPlusOne: NPlusOneTotals{Statements: map[string]uint64{}, Repeats: newSketch()}}
+}
+
+func newSketch() *ddsketch.DDSketch {
+	s, _ := ddsketch.LogCollapsingLowestDenseDDSketch(0.01, sketchMaxBins) // constant arguments: cannot fail
+	return s
+}
+
+func newPartTotals() *PartTotals {
+	return &PartTotals{Time: newSketch(), CallsPerRequest: newSketch()}
+}
+
+// Add counts one request's split; threshold is the N+1 threshold (0: off).
+func (t *Totals) Add(split Split, request Span, traceID pcommon.TraceID, threshold int) {
+	t.Requests++
+	t.Nanos += request.End - request.Start
+	for part, nanos := range split.Parts {
+		pt := t.part(part)
+		calls := split.Calls[part]
+		pt.Requests++
+		pt.Calls += uint64(calls)
+		pt.Nanos += nanos
+		_ = pt.Time.Add(float64(nanos) / 1e9) // never negative: cannot fail
+		if part.Category != Self {
+			_ = pt.CallsPerRequest.Add(float64(calls))
+		}
+	}
+	for st, n := range split.Statements {
+		pt := t.statement(st)
+		pt.Requests++
+		pt.Calls += uint64(n)
+		pt.Nanos += split.StatementNanos[st]
+		_ = pt.Time.Add(float64(split.StatementNanos[st]) / 1e9)
+		_ = pt.CallsPerRequest.Add(float64(n))
+	}
+	if st, n, flagged := NPlusOne(split, threshold); flagged {
+		np := &t.NPlusOne
+		np.Flagged++
+		np.Statements[t.statementKey(st)]++
+		_ = np.Repeats.Add(float64(n))
+		np.MaxRepeats = max(np.MaxRepeats, n)
+		if len(np.Examples) < maxExamples {
+			np.Examples = append(np.Examples, traceID.String())
+		}
+	}
+}
+
+func (t *Totals) part(p Part) *PartTotals {
+	if pt, ok := t.Parts[p]; ok {
+		return pt
+	}
+	if len(t.Parts) >= MaxParts && p.Category != Self {
+		p.Target = Other
+		if pt, ok := t.Parts[p]; ok {
+			return pt
+		}
+	}
+	pt := newPartTotals()
+	t.Parts[p] = pt
+	return pt
+}
+
+func (t *Totals) statementKey(st string) string {
+	if _, ok := t.Statements[st]; ok || len(t.Statements) < MaxStatements {
+		return st
+	}
+	return Other
+}
+
+func (t *Totals) statement(st string) *PartTotals {
+	st = t.statementKey(st)
+	pt, ok := t.Statements[st]
+	if !ok {
+		pt = newPartTotals()
+		t.Statements[st] = pt
+	}
+	return pt
+}
+
+// Merge adds o into t (o is not changed).
+func (t *Totals) Merge(o *Totals) {
+	t.Requests += o.Requests
+	t.Nanos += o.Nanos
+	for p, pt := range o.Parts {
+		t.part(p).merge(pt)
+	}
+	for st, pt := range o.Statements {
+		t.statement(st).merge(pt)
+	}
+	np := &t.NPlusOne
+	np.Flagged += o.NPlusOne.Flagged
+	for st, n := range o.NPlusOne.Statements {
+		np.Statements[t.statementKey(st)] += n
+	}
+	_ = np.Repeats.MergeWith(o.NPlusOne.Repeats) // same index mapping: cannot fail
+	np.MaxRepeats = max(np.MaxRepeats, o.NPlusOne.MaxRepeats)
+	for _, e := range o.NPlusOne.Examples {
+		if len(np.Examples) < maxExamples {
+			np.Examples = append(np.Examples, e)
+		}
+	}
+}
+
+func (pt *PartTotals) merge(o *PartTotals) {
+	pt.Requests += o.Requests
+	pt.Calls += o.Calls
+	pt.Nanos += o.Nanos
+	_ = pt.Time.MergeWith(o.Time)
+	_ = pt.CallsPerRequest.MergeWith(o.CallsPerRequest)
+}
+
+// Row is one part or statement of Totals as the page shows it.
+type Row struct {
+	Category, Target string
+	// RequestShare is the share of the requests that touched it; TimeShare its share of the requests' time.
+	RequestShare, TimeShare float64
+	Calls                   uint64
+	CallsMean, CallsP95     float64 // per touching request
+	P50, P95, P99           float64 // seconds, per touching request
+}
+
+// PartRows are the parts heaviest first (by time).
+func (t *Totals) PartRows() []Row {
+	rows := make([]Row, 0, len(t.Parts))
+	for p, pt := range t.Parts {
+		rows = append(rows, t.row(p.Category.String(), p.Target, pt))
+	}
+	return byTime(rows)
+}
+
+// StatementRows are the statements heaviest first (by time).
+func (t *Totals) StatementRows() []Row {
+	rows := make([]Row, 0, len(t.Statements))
+	for st, pt := range t.Statements {
+		rows = append(rows, t.row(DB.String(), st, pt))
+	}
+	return byTime(rows)
+}
+
+func (t *Totals) row(category, target string, pt *PartTotals) Row {
+	r := Row{Category: category, Target: target, Calls: pt.Calls}
+	if t.Requests > 0 {
+		r.RequestShare = float64(pt.Requests) / float64(t.Requests)
+	}
+	if t.Nanos > 0 {
+		r.TimeShare = float64(pt.Nanos) / float64(t.Nanos)
+	}
+	if pt.Requests > 0 {
+		r.CallsMean = float64(pt.Calls) / float64(pt.Requests)
+	}
+	if q, err := pt.Time.GetValuesAtQuantiles([]float64{0.5, 0.95, 0.99}); err == nil {
+		r.P50, r.P95, r.P99 = q[0], q[1], q[2]
+	}
+	if q, err := pt.CallsPerRequest.GetValueAtQuantile(0.95); err == nil {
+		r.CallsP95 = q
+	}
+	return r
+}
+
+func byTime(rows []Row) []Row {
+	sort.Slice(rows, func(i, j int) bool {
+		if rows[i].TimeShare != rows[j].TimeShare {
+			return rows[i].TimeShare > rows[j].TimeShare
+		}
+		return rows[i].Category+rows[i].Target < rows[j].Category+rows[j].Target
+	})
+	return rows
+}
+
+// CategoryNanos is the time of each category (self included), for the stacked chart.
+func (t *Totals) CategoryNanos() map[string]int64 {
+	out := map[string]int64{}
+	for p, pt := range t.Parts {
+		out[p.Category.String()] += pt.Nanos
+	}
+	return out
+}
