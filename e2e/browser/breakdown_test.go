@@ -20,8 +20,12 @@ import (
 func ordersJSON(n int) ([]byte, []string) {
 	end := time.Now()
 	start := end.Add(-40 * time.Millisecond)
-	at := func(ms int) string { return strconv.FormatInt(start.Add(time.Duration(ms)*time.Millisecond).UnixNano(), 10) }
-	attr := func(k, v string) map[string]any { return map[string]any{"key": k, "value": map[string]any{"stringValue": v}} }
+	at := func(ms int) string {
+		return strconv.FormatInt(start.Add(time.Duration(ms)*time.Millisecond).UnixNano(), 10)
+	}
+	attr := func(k, v string) map[string]any {
+		return map[string]any{"key": k, "value": map[string]any{"stringValue": v}}
+	}
 	var spans []any
 	var traceIDs []string
 	for i := range n {
@@ -46,7 +50,7 @@ func ordersJSON(n int) ([]byte, []string) {
 		add(9, 1, "render_receipt", 1, 28, 38)
 	}
 	body, _ := json.Marshal(map[string]any{"resourceSpans": []any{map[string]any{
-		"resource": map[string]any{"attributes": []any{attr("service.name", "orders"), attr("deployment.environment.name", "development")}},
+		"resource":   map[string]any{"attributes": []any{attr("service.name", "orders"), attr("deployment.environment.name", "development")}},
 		"scopeSpans": []any{map[string]any{"spans": spans}},
 	}}})
 	return body, traceIDs
