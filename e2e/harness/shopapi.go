@@ -17,8 +17,9 @@ type ShopAPI struct {
 }
 
 // StartShopAPI runs the example service (SHOPAPI_BIN) as service in environment, exporting OTLP/gRPC to col the
-// way an SDK is configured from its environment (TLS and the bearer token when col is hardened).
-func StartShopAPI(t testing.TB, service, environment string, col *Collector) *ShopAPI {
+// way an SDK is configured from its environment (TLS and the bearer token when col is hardened), with extra
+// environment (e.g. DOWNSTREAM_URL).
+func StartShopAPI(t testing.TB, service, environment string, col *Collector, extra ...string) *ShopAPI {
 	t.Helper()
 	bin := os.Getenv("SHOPAPI_BIN")
 	if bin == "" {
@@ -39,7 +40,7 @@ func StartShopAPI(t testing.TB, service, environment string, col *Collector) *Sh
 			"OTEL_EXPORTER_OTLP_CERTIFICATE="+col.Creds.CertFile,
 			"OTEL_EXPORTER_OTLP_HEADERS=authorization=Bearer%20"+col.Creds.Token)
 	}
-	s.Process = Start(t, service, bin, nil, env...)
+	s.Process = Start(t, service, bin, nil, append(env, extra...)...)
 	WaitStatus(t, s.Process, "http://"+s.Addr+"/items/0", http.StatusOK, 20*time.Second)
 	return s
 }

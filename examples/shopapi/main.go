@@ -3,7 +3,9 @@
 //
 // Configuration is the SDK's standard environment: OTEL_EXPORTER_OTLP_ENDPOINT (e.g. http://127.0.0.1:4317),
 // OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES=deployment.environment.name=development. LISTEN_ADDR sets the
-// service's own address (default 127.0.0.1:8000), SLOW_DELAY the /reports/slow latency (default 600ms).
+// service's own address (default 127.0.0.1:8000), SLOW_DELAY the /reports/slow latency (default 600ms),
+// DOWNSTREAM_URL the service GET /orders/{order_id} calls (e.g. another instance, http://127.0.0.1:8001; none by
+// default). Its orders live in an in-memory SQLite database queried through otelsql.
 // LATENCY=realistic (what `make demo` sets) gives every route a lognormal latency, a slowdown of the item reads for
 // 30 s every 3 minutes, and checkouts that fail 8 % of the time instead of always; the test suites leave it unset
 // and get fixed answers.
@@ -66,11 +68,22 @@ func run() error {
 	if addr == "" {
 		addr = "127.0.0.1:8000"
 	}
+	db, err := openShop(ctx)
+	if err != nil {
+		return fmt.Errorf("shop database: %w", err)
+	}
+	defer db.Close()
 	listener, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	server := &http.Server{Handler: otelhttp.NewHandler(routes(slow, os.Getenv("LATENCY") == "realistic"), "shopapi"), ReadHeaderTimeout: 5 * time.Second}
+	mux := routes(slow, os.Getenv("LATENCY") == "realistic")
+	orders := orderHandler(db, os.Getenv("DOWNSTREAM_URL"))
+	mux.HandleFunc("GET /orders/{order_id}", func(w http.ResponseWriter, r *http.Request) {
+		trace.SpanFromContext(r.Context()).SetAttributes(attribute.String("http.route", "/orders/{order_id}"))
+		orders(w, r)
+	})
+	server := &http.Server{Handler: otelhttp.NewHandler(mux, "shopapi"), ReadHeaderTimeout: 5 * time.Second}
 	log.Printf("shopapi listening on %s", listener.Addr())
 	go func() {
 		<-ctx.Done()
@@ -89,7 +102,7 @@ func run() error {
 
 // routes mirrors a FastAPI app: matched routes report http.route (as FastAPI's instrumentation does); requests that
 // match nothing are 404s whose spans carry only the raw path.
-func routes(slow time.Duration, realistic bool) http.Handler {
+func routes(slow time.Duration, realistic bool) *http.ServeMux {
 	mux := http.NewServeMux()
 	started := time.Now()
 	// wait sleeps a lognormal time around median when realistic; item reads slow down 3x for 30 s every 3 minutes.

@@ -21,8 +21,9 @@ func Read(span ptrace.Span) Span {
 	attrs := span.Attributes()
 	get := func(keys ...string) string {
 		for _, k := range keys {
-			if v, ok := attrs.Get(k); ok && v.Str() != "" {
-				return v.Str()
+			// AsString: some instrumentations write server.port as an int (otelhttp does).
+			if v, ok := attrs.Get(k); ok && v.AsString() != "" {
+				return v.AsString()
 			}
 		}
 		return ""

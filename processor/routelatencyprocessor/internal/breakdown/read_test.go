@@ -33,6 +33,8 @@ func TestReadClassifiesByConvention(t *testing.T) {
 			Part{HTTP, "payments:8080"}, ""},
 		"Python requests: http.url only": {span(ptrace.SpanKindClient, "GET", map[string]any{"http.method": "GET", "http.url": "http://user:pw@inventory.internal:9000/stock/42?x=1"}),
 			Part{HTTP, "inventory.internal:9000"}, ""},
+		"otelhttp: server.port as an int": {span(ptrace.SpanKindClient, "GET", map[string]any{"http.request.method": "GET", "server.address": "127.0.0.1", "server.port": 8001}),
+			Part{HTTP, "127.0.0.1:8001"}, ""},
 		"peer.service": {span(ptrace.SpanKindClient, "GET", map[string]any{"http.request.method": "GET", "peer.service": "billing"}),
 			Part{HTTP, "billing"}, ""},
 		"rpc":       {span(ptrace.SpanKindClient, "Check", map[string]any{"rpc.system": "grpc", "rpc.service": "stock.Stock"}), Part{RPC, "grpc stock.Stock"}, ""},
