@@ -21,9 +21,11 @@ import (
 // TestBreakdownFromRealInstrumentation: the example service queries a real SQLite through otelsql (seven queries
 // per order, five of them one statement: an N+1 loop) and calls a second service through an otelhttp client. The
 // route page's API splits GET /orders/{order_id} within 1 % of the exact per-request values computed here from the
-// spans the gateway stored, counts calls exactly and flags the N+1 loop.
+// spans the gateway stored, counts calls exactly and flags the N+1 loop; a real Prometheus scraping the gateway
+// counts the requests of each part exactly.
 func TestBreakdownFromRealInstrumentation(t *testing.T) {
 	col := harness.StartCollector(t, []string{harness.ConfigPath("config.yaml")}, "DASHBOARD_SLICE=3s")
+	prom := harness.StartPrometheus(t, false, col.RouteMetrics)
 	inventory := harness.StartShopAPI(t, "inventory-bd", "development", col)
 	shop := harness.StartShopAPI(t, "shop-bd", "development", col, "DOWNSTREAM_URL=http://"+inventory.Addr)
 	const orders = 40
@@ -107,7 +109,14 @@ func TestBreakdownFromRealInstrumentation(t *testing.T) {
 	if np.Requests != orders || np.Statement != "SELECT name, price FROM items WHERE id = ?" || np.MaxRepeats != 5 {
 		t.Errorf("N+1: %+v, want all %d requests flagged on the item query, 5 repeats", np, orders)
 	}
-	t.Logf("FIGURES breakdown: %d orders; API parts %+v; N+1 %+v", orders, body.Breakdown.Parts, np)
+	var promParts map[string]float64
+	harness.Eventually(t, 30*time.Second, "the breakdown metrics in Prometheus", func() (bool, string) {
+		promParts = queryValues(t, prom, `sum by (breakdown_category) (http_server_route_breakdown_duration_seconds_count{service_name="shop-bd", http_route="/orders/{order_id}"})`, "breakdown_category")
+		requests := queryValues(t, prom, `sum by (breakdown_category) (http_server_route_breakdown_requests_total{service_name="shop-bd", http_route="/orders/{order_id}"})`, "breakdown_category")
+		want := map[string]float64{"db": orders, "http": orders, "self": orders}
+		return mapsEqual(promParts, want) && mapsEqual(requests, want), fmt.Sprintf("histogram counts %v, requests %v", promParts, requests)
+	})
+	t.Logf("FIGURES breakdown: %d orders; API parts %+v; N+1 %+v; Prometheus requests per part %v", orders, body.Breakdown.Parts, np, promParts)
 }
 
 // exactBreakdowns reads the file exporter's spans and returns, for each server span of service named name that has

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/collector/connector/connectortest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
@@ -21,6 +22,7 @@ import (
 // ns/span counts every span, children included.
 func BenchmarkConnector(b *testing.B) {
 	cfg := createDefaultConfig().(*Config)
+	cfg.Breakdown.Enabled = false // BenchmarkConnectorBreakdown measures it
 	c, err := newRouteConnector(connectortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop(), wallClock{})
 	if err != nil {
 		b.Fatal(err)
@@ -37,6 +39,38 @@ func BenchmarkConnector(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch.SpanCount()), "ns/span")
+}
+
+// BenchmarkConnectorBreakdown is BenchmarkConnector with the breakdown on (the default): every span also goes to
+// the join, and every request is recorded a grace later. Batches of fresh traces arrive 10 ms apart on a driven
+// clock, with a grace of 100 ms, so that the join holds ten batches in steady state and records as many as arrive.
+func BenchmarkConnectorBreakdown(b *testing.B) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Breakdown.Grace = 100 * time.Millisecond
+	clock := &fakeClock{now: time.Now(), ticks: make(chan time.Time)}
+	c, err := newRouteConnector(connectortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop(), clock)
+	if err != nil {
+		b.Fatal(err)
+	}
+	batches := make([]ptrace.Traces, 50) // 500 ms of traffic: no trace id comes back while the join remembers it
+	for i := range batches {
+		batches[i] = spanmix.Traces(uint64(i+1), 1000, 10)
+	}
+	consume := func(i int) {
+		clock.set(clock.Now().Add(10 * time.Millisecond))
+		if err := c.ConsumeTraces(context.Background(), batches[i%len(batches)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i := range 2 * len(batches) { // warm: series exist, the join is in steady state
+		consume(i)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		consume(i)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batches[0].SpanCount()), "ns/span")
 }
 
 // BenchmarkConnectorParallel is BenchmarkConnector with every core's receiver goroutines calling in at once, as a

@@ -3,6 +3,7 @@ package routelatencyconnector
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -60,7 +61,8 @@ func TestBreakdownJoinsBatchesAndShowsOnTheRoutePage(t *testing.T) {
 	tel := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
 	clock := &fakeClock{now: t0, ticks: make(chan time.Time)}
-	c, err := newRouteConnector(metadatatest.NewSettings(tel), cfg, &consumertest.MetricsSink{}, clock)
+	sink := &consumertest.MetricsSink{}
+	c, err := newRouteConnector(metadatatest.NewSettings(tel), cfg, sink, clock)
 	require.NoError(t, err)
 	ctx := context.Background()
 	o := orderTrace{start: t0.Add(-time.Second)}
@@ -157,6 +159,30 @@ func TestBreakdownJoinsBatchesAndShowsOnTheRoutePage(t *testing.T) {
 	}
 	assert.Equal(t, uint64(1), recorded)
 	assert.InDelta(t, 34.0, sumMs, 1e-9, "the slice's categories add up to the request's duration")
+
+	// The metrics: one request in each part, its time in the part as the histogram's sum (cumulative).
+	parts := map[string][2]float64{}
+	for _, md := range sink.AllMetrics() {
+		for i := 0; i < md.ResourceMetrics().Len(); i++ {
+			ms := md.ResourceMetrics().At(i).ScopeMetrics().At(0).Metrics()
+			for j := 0; j < ms.Len(); j++ {
+				if ms.At(j).Name() != "http.server.route.breakdown.duration" {
+					continue
+				}
+				dps := ms.At(j).ExponentialHistogram().DataPoints()
+				for k := 0; k < dps.Len(); k++ {
+					a := dps.At(k).Attributes().AsRaw()
+					require.Equal(t, "/orders/{order_id}", a["http.route"])
+					parts[fmt.Sprint(a["breakdown.category"], " ", a["breakdown.target"])] = [2]float64{float64(dps.At(k).Count()), dps.At(k).Sum()}
+				}
+			}
+		}
+	}
+	assert.Len(t, parts, 3)
+	assert.Equal(t, uint64(1), uint64(parts["db sqlite shop"][0]))
+	assert.InDelta(t, 0.014, parts["db sqlite shop"][1], 1e-9)
+	assert.InDelta(t, 0.009, parts["http payments:8080"][1], 1e-9)
+	assert.InDelta(t, 0.011, parts["self "][1], 1e-9)
 
 	metadatatest.AssertEqualConnectorRoutelatencyBreakdownRequests(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
 	metadatatest.AssertEqualConnectorRoutelatencyBreakdownUnjoinedSpans(t, tel, []metricdata.DataPoint[int64]{

@@ -53,7 +53,7 @@ type Config struct {
 	// Dashboard serves a read-only route page and JSON API when its endpoint is set.
 	Dashboard DashboardConfig `mapstructure:"dashboard"`
 	// Breakdown splits each request's time among its descendant spans in the same service (database, downstream
-	// calls, the team's own spans, its own time), for the dashboard's route page.
+	// calls, the team's own spans, its own time), for the metrics and the dashboard's route page.
 	Breakdown BreakdownConfig `mapstructure:"breakdown"`
 	_         struct{}
 }
@@ -61,7 +61,8 @@ type Config struct {
 // BreakdownConfig sets up the join of requests with their descendants. Spans pass through unchanged and
 // undelayed: only small per-span records (about 100 bytes) wait, at most max_spans of them.
 type BreakdownConfig struct {
-	// Enabled turns the breakdown on; it works only with the dashboard (its endpoint set).
+	// Enabled turns the breakdown on: http.server.route.breakdown.* metrics, and the route page's breakdown when the
+	// dashboard is on.
 	Enabled bool `mapstructure:"enabled"`
 	// Grace is how long a request waits, after its span arrived, for descendants that come in later batches.
 	Grace time.Duration `mapstructure:"grace"`

@@ -56,7 +56,7 @@ type routeConnector struct {
 
 	store *aggregate.Store
 
-	// history and dashboard exist when dashboard.endpoint is set; breakdowns too, unless breakdown.enabled is off.
+	// history and dashboard exist when dashboard.endpoint is set; breakdowns unless breakdown.enabled is off.
 	history    *dashboard.History
 	dashboard  *dashboard.Server
 	breakdowns *breakdowns
@@ -102,9 +102,9 @@ func newRouteConnector(set connector.Settings, cfg *Config, next consumer.Metric
 			JaegerUI: d.JaegerUIURL, BearerToken: string(d.BearerToken), Routes: resolver, Instance: instance, Peers: peers,
 			FlushInterval: cfg.FlushInterval, Now: clk.Now,
 		})
-		if cfg.Breakdown.Enabled {
-			c.breakdowns = newBreakdowns(cfg.Breakdown)
-		}
+	}
+	if cfg.Breakdown.Enabled {
+		c.breakdowns = newBreakdowns(cfg.Breakdown, sc, c.history != nil, c.clock.Now())
 	}
 	if c.telemetry, err = metadata.NewTelemetryBuilder(set.TelemetrySettings); err != nil {
 		return nil, err
@@ -208,6 +208,7 @@ func (c *routeConnector) flush(ctx context.Context) error {
 	md := c.store.Flush(pcommon.NewTimestampFromTime(now), c.recordHistory(now))
 	if c.breakdowns != nil {
 		c.recordBreakdowns(ctx, now)
+		c.breakdowns.metrics.Flush(pcommon.NewTimestampFromTime(now), nil).ResourceMetrics().MoveAndAppendTo(md.ResourceMetrics())
 	}
 	if md.DataPointCount() == 0 {
 		return nil
@@ -235,7 +236,7 @@ func (c *routeConnector) recordHistory(now time.Time) func(*aggregate.Series) {
 
 // recordBreakdowns hands the requests recorded since the last flush to the history, and counts what the join did.
 func (c *routeConnector) recordBreakdowns(ctx context.Context, now time.Time) {
-	totals, counts, _ := c.breakdowns.drain(now)
+	totals, counts := c.breakdowns.drain(now)
 	for key, t := range totals {
 		c.history.RecordBreakdown(dashboard.RouteKey(key), t, now)
 	}
@@ -280,7 +281,7 @@ func (c *routeConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 				span := spans.At(k)
 				if !c.resolver.IsRequest(span) {
 					if bd != nil {
-						bd.store.AddSpan(span.TraceID(), service, breakdown.Read(span), arrival)
+						bd.store.AddSpan(span.TraceID(), service, bd.reader.Read(span), arrival)
 					}
 					continue
 				}
@@ -323,7 +324,7 @@ func (c *routeConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 				if bd != nil {
 					bd.store.AddRequest(breakdown.Request{
 						Key:     breakdown.Key{Service: service, Environment: environment, Method: req.Method, Route: res.Route},
-						TraceID: span.TraceID(),
+						TraceID: span.TraceID(), Count: count,
 						Span:    breakdown.Span{ID: breakdown.ID(span.SpanID()), Start: int64(span.StartTimestamp()), End: int64(span.EndTimestamp())},
 					}, arrival)
 				}

@@ -59,9 +59,12 @@ type testConnector struct {
 	clock *fakeClock
 }
 
+// newTestConnector tests the route metrics: the breakdown, which has tests of its own, is off unless mutate turns it
+// on.
 func newTestConnector(t testing.TB, mutate func(*Config)) *testConnector {
 	t.Helper()
 	cfg := createDefaultConfig().(*Config)
+	cfg.Breakdown.Enabled = false
 	if mutate != nil {
 		mutate(cfg)
 	}

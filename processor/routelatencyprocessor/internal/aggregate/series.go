@@ -35,7 +35,7 @@ type Series struct {
 	// slices).
 	IntervalErrors     uint64
 	IntervalSumSeconds float64
-	// Sketch holds the latencies (seconds) of the current interval, reset after each flush.
+	// Sketch holds the latencies (seconds) of the current interval, reset after each flush; nil WithoutSketch.
 	Sketch *ddsketch.DDSketch
 
 	histogram  latencyHistogram
@@ -70,7 +70,9 @@ func (s *Series) record(seconds float64, count uint64, isError bool, traceID pco
 		s.IntervalErrors += count
 	}
 	s.histogram.observe(seconds, count)
-	_ = s.Sketch.AddWithCount(seconds, float64(count)) // only fails for negative values, which Record rejects
+	if s.Sketch != nil {
+		_ = s.Sketch.AddWithCount(seconds, float64(count)) // only fails for negative values, which Record rejects
+	}
 	s.lastSeen = at
 	s.dirty = true
 	if maxExemplars == 0 || traceID.IsEmpty() {
@@ -101,7 +103,9 @@ func (s *Series) Exemplars(visit func(traceID pcommon.TraceID, spanID pcommon.Sp
 
 // resetInterval clears what is kept per interval: the sketch, the exemplars and, for delta temporality, the rest.
 func (s *Series) resetInterval(delta bool, now pcommon.Timestamp) {
-	s.Sketch.Clear()
+	if s.Sketch != nil {
+		s.Sketch.Clear()
+	}
 	s.IntervalErrors, s.IntervalSumSeconds = 0, 0
 	s.exemplars = s.exemplars[:0]
 	s.dirty = false

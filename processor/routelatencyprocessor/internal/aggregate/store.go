@@ -28,6 +28,21 @@ const (
 	MetricRequestDuration = "http.server.request.duration"
 )
 
+// Metric is the name and description of one metric a Store writes.
+type Metric struct{ Name, Description string }
+
+// Metrics names what a Store writes: its series' counts and latency distributions. Errors with an empty name is
+// not written.
+type Metrics struct{ Requests, Errors, Duration, Quantiles Metric }
+
+// RouteMetrics are the route metrics, what a Store writes unless told otherwise.
+var RouteMetrics = Metrics{
+	Requests:  Metric{MetricRequests, "Requests served per route."},
+	Errors:    Metric{MetricErrors, "Requests per route that failed: span status Error or an HTTP status of 500 or more."},
+	Duration:  Metric{MetricDuration, "Latency of requests per route, from server span durations."},
+	Quantiles: Metric{MetricQuantiles, "Latency quantiles per route over the last flush interval, within 1% relative error; NaN for an interval without requests."},
+}
+
 // Attribute keys written on data points and resources.
 const (
 	AttrService     = semconv.ServiceName
@@ -70,6 +85,11 @@ type Config struct {
 	// CollectorInstanceID, when not empty, is written on every data point as collector.instance.id, so that the
 	// series of several gateway replicas never collide.
 	CollectorInstanceID string
+	// Metrics names what is written; the zero value is RouteMetrics.
+	Metrics Metrics
+	// WithoutSketch keeps no per-interval sketch: for series whose quantiles nobody reads (no Quantiles, no
+	// history), it saves a sketch's memory and the cost of adding to it.
+	WithoutSketch bool
 }
 
 // shardsPerCore sets how many shards the series are split into (per GOMAXPROCS, at least 16): by service, so that
@@ -100,6 +120,9 @@ type Shard struct {
 
 // NewStore returns an empty store whose first interval starts at now.
 func NewStore(cfg Config, now pcommon.Timestamp) *Store {
+	if cfg.Metrics == (Metrics{}) {
+		cfg.Metrics = RouteMetrics
+	}
 	s := &Store{cfg: cfg, seed: maphash.MakeSeed(), lastFlush: now, shards: make([]Shard, max(16, shardsPerCore*runtime.GOMAXPROCS(0)))}
 	for i := range s.shards {
 		s.shards[i] = Shard{store: s, series: make(map[string]*Series)}
@@ -153,7 +176,10 @@ func (sh *Shard) Record(attrs *Attributes, seconds float64, count uint64, isErro
 }
 
 func (s *Store) newSeries(attrs Attributes, now pcommon.Timestamp) *Series {
-	series := &Series{Attrs: attrs, Sketch: newSketch(), start: now}
+	series := &Series{Attrs: attrs, start: now}
+	if !s.cfg.WithoutSketch {
+		series.Sketch = newSketch()
+	}
 	if s.cfg.Delta {
 		series.start = s.lastFlush
 	}

@@ -46,27 +46,32 @@ func (w *writer) resource(series *Series) *resourceMetrics {
 	sm.Scope().SetName(w.cfg.ScopeName)
 	ms := sm.Metrics()
 
-	rm := &resourceMetrics{requests: ms.AppendEmpty(), errors: ms.AppendEmpty(), duration: ms.AppendEmpty()}
-	for _, m := range []struct {
-		metric            pmetric.Metric
-		name, unit, descr string
-	}{
-		{rm.requests, MetricRequests, "{request}", "Requests served per route."},
-		{rm.errors, MetricErrors, "{request}", "Requests per route that failed: span status Error or an HTTP status of 500 or more."},
-	} {
-		m.metric.SetName(m.name)
-		m.metric.SetUnit(m.unit)
-		m.metric.SetDescription(m.descr)
+	names := &w.cfg.Metrics
+	rm := &resourceMetrics{requests: ms.AppendEmpty()}
+	type sumMetric struct {
+		metric pmetric.Metric
+		m      Metric
+	}
+	sums := []sumMetric{{rm.requests, names.Requests}}
+	if names.Errors.Name != "" {
+		rm.errors = ms.AppendEmpty()
+		sums = append(sums, sumMetric{rm.errors, names.Errors})
+	}
+	for _, m := range sums {
+		m.metric.SetName(m.m.Name)
+		m.metric.SetUnit("{request}")
+		m.metric.SetDescription(m.m.Description)
 		sum := m.metric.SetEmptySum()
 		sum.SetIsMonotonic(true)
 		sum.SetAggregationTemporality(w.temporality)
 	}
-	w.initHistogram(rm.duration, MetricDuration, "Latency of requests per route, from server span durations.")
+	rm.duration = ms.AppendEmpty()
+	w.initHistogram(rm.duration, names.Duration.Name, names.Duration.Description)
 	if len(w.cfg.Quantiles) > 0 {
 		rm.quantiles = ms.AppendEmpty()
-		rm.quantiles.SetName(MetricQuantiles)
+		rm.quantiles.SetName(names.Quantiles.Name)
 		rm.quantiles.SetUnit("s")
-		rm.quantiles.SetDescription("Latency quantiles per route over the last flush interval, within 1% relative error; NaN for an interval without requests.")
+		rm.quantiles.SetDescription(names.Quantiles.Description)
 		rm.quantiles.SetEmptySummary()
 	}
 	if w.cfg.RequestDuration {
@@ -85,9 +90,11 @@ func (w *writer) write(series *Series) {
 	w.stamp(requests.Attributes(), series, start, requests.SetStartTimestamp, requests.SetTimestamp)
 	requests.SetIntValue(int64(series.Requests))
 
-	errs := rm.errors.Sum().DataPoints().AppendEmpty()
-	w.stamp(errs.Attributes(), series, start, errs.SetStartTimestamp, errs.SetTimestamp)
-	errs.SetIntValue(int64(series.Errors))
+	if w.cfg.Metrics.Errors.Name != "" {
+		errs := rm.errors.Sum().DataPoints().AppendEmpty()
+		w.stamp(errs.Attributes(), series, start, errs.SetStartTimestamp, errs.SetTimestamp)
+		errs.SetIntValue(int64(series.Errors))
+	}
 
 	w.writeHistogram(rm.duration, series, start, false)
 	if w.cfg.RequestDuration {

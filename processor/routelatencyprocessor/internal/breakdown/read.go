@@ -2,6 +2,7 @@ package breakdown
 
 import (
 	"encoding/binary"
+	"strconv"
 	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -12,93 +13,145 @@ import (
 const (
 	MaxTargetLength    = 128
 	MaxStatementLength = 256
+	// maxInterned bounds the reader's table of targets and statements; past it the table starts afresh.
+	maxInterned = 10_000
 )
+
+// Reader copies descendant spans into records. Targets and statements repeat from span to span (one database,
+// a few statements per route), so it keeps one owned copy of each: a span costs no allocation once its strings
+// were seen. Not safe for concurrent use.
+type Reader struct {
+	interned map[string]string
+	buf      []byte
+}
+
+// NewReader returns a reader with an empty table.
+func NewReader() *Reader { return &Reader{interned: map[string]string{}} }
 
 // Read copies out of a descendant span what its breakdown needs: ids, times, what its time counts as and, for a
 // database span, its normalized statement. Current semantic-convention keys are read before the older ones.
-func Read(span ptrace.Span) Span {
+func (r *Reader) Read(span ptrace.Span) Span {
 	s := Span{ID: ID(span.SpanID()), Parent: ID(span.ParentSpanID()), Start: int64(span.StartTimestamp()), End: int64(span.EndTimestamp())}
 	attrs := span.Attributes()
 	get := func(keys ...string) string {
 		for _, k := range keys {
-			// AsString: some instrumentations write server.port as an int (otelhttp does).
-			if v, ok := attrs.Get(k); ok && v.AsString() != "" {
-				return v.AsString()
+			if v, ok := attrs.Get(k); ok {
+				if v.Type() == pcommon.ValueTypeStr {
+					if v.Str() != "" {
+						return v.Str()
+					}
+				} else if v.Type() == pcommon.ValueTypeInt { // otelhttp writes server.port as an int
+					r.buf = strconv.AppendInt(r.buf[:0], v.Int(), 10)
+					return r.intern(r.buf)
+				}
 			}
 		}
 		return ""
 	}
-	switch {
-	case get("db.system.name", "db.system") != "":
-		s.Part = Part{DB, join(get("db.system.name", "db.system"), get("db.namespace", "db.name"))}
-		s.Statement = statement(get("db.query.summary"), get("db.query.text", "db.statement"), get("db.operation.name", "db.operation"), get("db.collection.name", "db.sql.table"))
-	case get("rpc.system") != "":
-		s.Part = Part{RPC, join(get("rpc.system"), get("rpc.service"))}
-	case get("messaging.system") != "":
-		s.Part = Part{Messaging, join(get("messaging.system"), get("messaging.destination.name", "messaging.destination"))}
-	case span.Kind() == ptrace.SpanKindClient && get("http.request.method", "http.method") != "":
-		s.Part = Part{HTTP, downstream(get("server.address", "net.peer.name"), get("server.port"), get("peer.service"), get("url.full", "http.url"))}
-	default:
-		s.Part = Part{Internal, clip(span.Name(), MaxTargetLength)}
+	if system := get("db.system.name", "db.system"); system != "" {
+		s.Part = Part{DB, r.join(system, get("db.namespace", "db.name"))}
+		s.Statement = r.statement(get("db.query.summary"), get("db.query.text", "db.statement"), get("db.operation.name", "db.operation"), get("db.collection.name", "db.sql.table"))
+		return s
 	}
+	if system := get("rpc.system"); system != "" {
+		s.Part = Part{RPC, r.join(system, get("rpc.service"))}
+		return s
+	}
+	if system := get("messaging.system"); system != "" {
+		s.Part = Part{Messaging, r.join(system, get("messaging.destination.name", "messaging.destination"))}
+		return s
+	}
+	if span.Kind() == ptrace.SpanKindClient && get("http.request.method", "http.method") != "" {
+		s.Part = Part{HTTP, r.downstream(get("server.address", "net.peer.name"), get("server.port"), get("peer.service"), get("url.full", "http.url"))}
+		return s
+	}
+	r.buf = append(r.buf[:0], span.Name()...)
+	s.Part = Part{Internal, r.intern(r.buf)}
 	return s
 }
 
 // ID is a span id as an integer (0 for an empty id), the key of the tree.
 func ID(id pcommon.SpanID) uint64 { return binary.BigEndian.Uint64(id[:]) }
 
-func join(system, name string) string {
-	if name == "" {
-		return clip(system, MaxTargetLength)
+// intern returns the owned copy of b (cut to MaxStatementLength), making it if needed.
+func (r *Reader) intern(b []byte) string {
+	b = cut(b, MaxStatementLength)
+	if s, ok := r.interned[string(b)]; ok { // no allocation: the map is searched by the bytes
+		return s
 	}
-	return clip(system+" "+name, MaxTargetLength)
+	if len(r.interned) >= maxInterned {
+		clear(r.interned)
+	}
+	// A cut may have split the last character: the copy replaces what is not UTF-8.
+	s := strings.ToValidUTF8(string(b), "\uFFFD")
+	r.interned[s] = s
+	return s
 }
 
-// downstream names an HTTP call's target: server.address, else peer.service, else the host of the URL (Python's
-// requests instrumentation sets only http.url).
-func downstream(address, port, peer, url string) string {
+func (r *Reader) join(system, name string) string {
+	r.buf = append(r.buf[:0], system...)
+	if name != "" {
+		r.buf = append(append(r.buf, ' '), name...)
+	}
+	return r.intern(cut(r.buf, MaxTargetLength))
+}
+
+// downstream names an HTTP call's target: server.address (with server.port), else peer.service, else the host of
+// the URL (Python's requests instrumentation sets only http.url).
+func (r *Reader) downstream(address, port, peer, url string) string {
 	switch {
 	case address != "" && port != "":
-		return clip(address+":"+port, MaxTargetLength)
+		r.buf = append(append(append(r.buf[:0], address...), ':'), port...)
 	case address != "":
-		return clip(address, MaxTargetLength)
+		r.buf = append(r.buf[:0], address...)
 	case peer != "":
-		return clip(peer, MaxTargetLength)
+		r.buf = append(r.buf[:0], peer...)
+	default:
+		_, rest, ok := strings.Cut(url, "://")
+		if !ok {
+			return "{unknown}"
+		}
+		if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+			rest = rest[:i]
+		}
+		if i := strings.LastIndexByte(rest, '@'); i >= 0 { // user:password@host
+			rest = rest[i+1:]
+		}
+		r.buf = append(r.buf[:0], rest...)
 	}
-	_, rest, ok := strings.Cut(url, "://")
-	if !ok {
-		return "{unknown}"
-	}
-	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
-		rest = rest[:i]
-	}
-	if i := strings.LastIndexByte(rest, '@'); i >= 0 { // user:password@host
-		rest = rest[i+1:]
-	}
-	return clip(rest, MaxTargetLength)
+	return r.intern(cut(r.buf, MaxTargetLength))
 }
 
 // statement is what N+1 detection and the top statements compare: the query summary, else the query text with its
 // literals replaced by ?, else operation and collection.
-func statement(summary, text, operation, collection string) string {
+func (r *Reader) statement(summary, text, operation, collection string) string {
 	switch {
 	case summary != "":
-		return clip(summary, MaxStatementLength)
+		r.buf = append(r.buf[:0], summary...)
+		return r.intern(r.buf)
 	case text != "":
-		return Normalize(text)
+		r.buf = appendNormalized(r.buf[:0], text)
+		return r.intern(r.buf)
 	case operation != "":
-		return join(operation, collection)
+		return r.join(operation, collection)
 	}
 	return ""
 }
 
+func cut(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[:n]
+	}
+	return b
+}
+
 // Normalize replaces a query's string and number literals with ?, collapses whitespace and bounds its length, so that
 // one statement run with different values reads the same (parameterised queries are already so).
-func Normalize(query string) string {
-	var b strings.Builder
-	b.Grow(min(len(query), MaxStatementLength))
+func Normalize(query string) string { return string(appendNormalized(nil, query)) }
+
+func appendNormalized(b []byte, query string) []byte {
 	space := false
-	for i := 0; i < len(query) && b.Len() < MaxStatementLength; {
+	for i := 0; i < len(query) && len(b) < MaxStatementLength; {
 		c := query[i]
 		switch {
 		case c == '\'':
@@ -114,28 +167,31 @@ func Normalize(query string) string {
 				}
 				j++
 			}
-			b.WriteByte('?')
+			b = append(b, '?')
 			i = j + 1
 			space = false
 		case c >= '0' && c <= '9' && !identifierBefore(query, i):
 			for i < len(query) && (query[i] >= '0' && query[i] <= '9' || query[i] == '.') {
 				i++
 			}
-			b.WriteByte('?')
+			b = append(b, '?')
 			space = false
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
-			if !space && b.Len() > 0 {
-				b.WriteByte(' ')
+			if !space && len(b) > 0 {
+				b = append(b, ' ')
 			}
 			space = true
 			i++
 		default:
-			b.WriteByte(c)
+			b = append(b, c)
 			space = false
 			i++
 		}
 	}
-	return strings.TrimRight(b.String(), " ")
+	for len(b) > 0 && b[len(b)-1] == ' ' {
+		b = b[:len(b)-1]
+	}
+	return b
 }
 
 // identifierBefore reports whether the digit at i continues a name (t1, col_2), which keeps it.
@@ -145,13 +201,4 @@ func identifierBefore(s string, i int) bool {
 	}
 	c := s[i-1]
 	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-}
-
-// clip bounds a string copied out of span memory (cut at a byte; the caller's strings are UTF-8 and the cut may
-// only split the last character, which strings.ToValidUTF8 then drops).
-func clip(s string, n int) string {
-	if len(s) > n {
-		s = strings.ToValidUTF8(s[:n], "")
-	}
-	return strings.Clone(s)
 }

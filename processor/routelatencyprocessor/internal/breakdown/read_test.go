@@ -42,7 +42,7 @@ func TestReadClassifiesByConvention(t *testing.T) {
 		"internal":  {span(ptrace.SpanKindInternal, "build_report", nil), Part{Internal, "build_report"}, ""},
 	} {
 		t.Run(name, func(t *testing.T) {
-			got := Read(c.span)
+			got := NewReader().Read(c.span)
 			assert.Equal(t, c.part, got.Part)
 			assert.Equal(t, c.statement, got.Statement)
 		})

@@ -14,6 +14,8 @@ type Request struct {
 	Key     Key
 	TraceID pcommon.TraceID
 	Span    Span
+	// Count is how many requests the span stands for (its sampling-adjusted count; 1 unsampled).
+	Count uint64
 }
 
 // Limits bound the store.
@@ -44,7 +46,15 @@ type Store struct {
 	limits  Limits
 	records map[recordsKey]*records
 	due     []dueRequest // in arrival order, hence in due order (one grace for all)
-	held    int
+	// expiries says when to look at an entry again, about in time order: each entry is in it once, and put back
+	// when it is not done with yet, so that a sweep never scans every entry.
+	expiries []expiry
+	held     int
+	// last is the entry of the previous call: a batch's spans of one trace come together, one lookup serves them.
+	lastKey recordsKey
+	last    *records
+	// free holds records let go, reused (with their spans' capacity) for new traces.
+	free    []*records
 	counts  Counts
 	compute Computer
 }
@@ -70,6 +80,11 @@ type dueRequest struct {
 	req Request
 }
 
+type expiry struct {
+	at  time.Time
+	key recordsKey
+}
+
 // NewStore returns an empty store.
 func NewStore(limits Limits) *Store {
 	return &Store{limits: limits, records: map[recordsKey]*records{}}
@@ -78,12 +93,22 @@ func NewStore(limits Limits) *Store {
 // of returns the records of one service's part of a trace; service must be owned (it is kept as a key).
 func (s *Store) of(trace pcommon.TraceID, service string, now time.Time) *records {
 	k := recordsKey{trace, service}
+	if s.last != nil && s.lastKey == k {
+		s.last.expires = now.Add(s.limits.Grace)
+		return s.last
+	}
 	r, ok := s.records[k]
 	if !ok {
-		r = &records{}
+		if n := len(s.free); n > 0 {
+			r, s.free = s.free[n-1], s.free[:n-1]
+		} else {
+			r = &records{}
+		}
 		s.records[k] = r
+		s.expiries = append(s.expiries, expiry{now.Add(s.limits.Grace), k})
 	}
 	r.expires = now.Add(s.limits.Grace)
+	s.lastKey, s.last = k, r
 	return r
 }
 
@@ -129,22 +154,45 @@ func (s *Store) Sweep(now time.Time, record func(Request, Split)) {
 			// The records are done with; the entry stays a grace longer to tell late descendants from orphans.
 			r.done = now
 			s.held -= len(r.spans)
-			r.spans = nil
+			r.spans = r.spans[:0]
 		}
 	}
 	s.due = s.due[i:]
-	for k, r := range s.records {
+	n := 0
+	for ; n < len(s.expiries) && !s.expiries[n].at.After(now); n++ {
+		k := s.expiries[n].key
+		r := s.records[k]
 		switch {
 		case r.pending > 0:
+			s.expiries = append(s.expiries, expiry{now.Add(s.limits.Grace), k})
 		case !r.done.IsZero():
 			if now.Sub(r.done) >= s.limits.Grace {
-				delete(s.records, k)
+				s.release(k, r)
+			} else {
+				s.expiries = append(s.expiries, expiry{r.done.Add(s.limits.Grace), k})
 			}
 		case !now.Before(r.expires):
 			s.held -= len(r.spans)
 			s.counts.Orphans += int64(len(r.spans))
-			delete(s.records, k)
+			s.release(k, r)
+		default:
+			s.expiries = append(s.expiries, expiry{r.expires, k})
 		}
+	}
+	s.expiries = s.expiries[n:]
+}
+
+// maxFree bounds the records kept for reuse; a record that held a huge trace is not kept.
+const maxFree = 4096
+
+func (s *Store) release(k recordsKey, r *records) {
+	delete(s.records, k)
+	if s.last == r {
+		s.last = nil
+	}
+	if len(s.free) < maxFree && cap(r.spans) <= 64 {
+		*r = records{spans: r.spans[:0]}
+		s.free = append(s.free, r)
 	}
 }
 

@@ -74,9 +74,10 @@ type Computer struct {
 	innermost    []int32 // running nodes without a running descendant
 	slot         []int32 // each node's position in innermost, -1 when not in it
 	own          []int64 // each node's own time
+	out          Split   // its maps are cleared and filled by each Compute
 }
 
-// Compute is Computer.Compute with fresh buffers.
+// Compute is Computer.Compute with fresh buffers: its split is the caller's to keep.
 func Compute(request Span, spans []Span) Split {
 	var c Computer
 	return c.Compute(request, spans)
@@ -84,9 +85,17 @@ func Compute(request Span, spans []Span) Split {
 
 // Compute splits the request's time among the descendants of request in spans (any order; spans not below the
 // request, or in a parent cycle, are left out). A descendant is clipped to the request: what it ran before the
-// request started (clock skew) or after it ended (async work) does not count.
+// request started (clock skew) or after it ended (async work) does not count. The split's maps are the Computer's:
+// valid until its next Compute.
 func (c *Computer) Compute(request Span, spans []Span) Split {
-	out := Split{Parts: map[Part]int64{}, Calls: map[Part]int{}, Statements: map[string]int{}, StatementNanos: map[string]int64{}}
+	if c.out.Parts == nil {
+		c.out = Split{Parts: map[Part]int64{}, Calls: map[Part]int{}, Statements: map[string]int{}, StatementNanos: map[string]int64{}}
+	}
+	out := Split{Parts: c.out.Parts, Calls: c.out.Calls, Statements: c.out.Statements, StatementNanos: c.out.StatementNanos}
+	clear(out.Parts)
+	clear(out.Calls)
+	clear(out.Statements)
+	clear(out.StatementNanos)
 	if request.End <= request.Start {
 		return out
 	}

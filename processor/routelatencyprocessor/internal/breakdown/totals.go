@@ -67,34 +67,36 @@ func newPartTotals() *PartTotals {
 	return &PartTotals{Time: newSketch(), CallsPerRequest: newSketch()}
 }
 
-// Add counts one request's split; threshold is the N+1 threshold (0: off).
-func (t *Totals) Add(split Split, request Span, traceID pcommon.TraceID, threshold int) {
-	t.Requests++
-	t.Nanos += request.End - request.Start
+// Add counts one request's split as count requests (a sampled span stands for several); threshold is the N+1
+// threshold (0: off).
+func (t *Totals) Add(split Split, request Span, count uint64, traceID pcommon.TraceID, threshold int) {
+	w := float64(count)
+	t.Requests += count
+	t.Nanos += (request.End - request.Start) * int64(count)
 	for part, nanos := range split.Parts {
 		pt := t.part(part)
 		calls := split.Calls[part]
-		pt.Requests++
-		pt.Calls += uint64(calls)
-		pt.Nanos += nanos
-		_ = pt.Time.Add(float64(nanos) / 1e9) // never negative: cannot fail
+		pt.Requests += count
+		pt.Calls += uint64(calls) * count
+		pt.Nanos += nanos * int64(count)
+		_ = pt.Time.AddWithCount(float64(nanos)/1e9, w) // never negative: cannot fail
 		if part.Category != Self {
-			_ = pt.CallsPerRequest.Add(float64(calls))
+			_ = pt.CallsPerRequest.AddWithCount(float64(calls), w)
 		}
 	}
 	for st, n := range split.Statements {
 		pt := t.statement(st)
-		pt.Requests++
-		pt.Calls += uint64(n)
-		pt.Nanos += split.StatementNanos[st]
-		_ = pt.Time.Add(float64(split.StatementNanos[st]) / 1e9)
-		_ = pt.CallsPerRequest.Add(float64(n))
+		pt.Requests += count
+		pt.Calls += uint64(n) * count
+		pt.Nanos += split.StatementNanos[st] * int64(count)
+		_ = pt.Time.AddWithCount(float64(split.StatementNanos[st])/1e9, w)
+		_ = pt.CallsPerRequest.AddWithCount(float64(n), w)
 	}
 	if st, n, flagged := NPlusOne(split, threshold); flagged {
 		np := &t.NPlusOne
-		np.Flagged++
-		np.Statements[t.statementKey(st)]++
-		_ = np.Repeats.Add(float64(n))
+		np.Flagged += count
+		np.Statements[t.statementKey(st)] += count
+		_ = np.Repeats.AddWithCount(float64(n), w)
 		np.MaxRepeats = max(np.MaxRepeats, n)
 		if len(np.Examples) < maxExamples {
 			np.Examples = append(np.Examples, traceID.String())

@@ -16,8 +16,8 @@ func TestTotalsCountExactlyAndShareByTime(t *testing.T) {
 	second := Compute(request(100*ms), nil)
 
 	tot := NewTotals()
-	tot.Add(first, request(100*ms), pcommon.TraceID{1}, 2)
-	tot.Add(second, request(100*ms), pcommon.TraceID{2}, 2)
+	tot.Add(first, request(100*ms), 1, pcommon.TraceID{1}, 2)
+	tot.Add(second, request(100*ms), 1, pcommon.TraceID{2}, 2)
 	assert.Equal(t, uint64(2), tot.Requests)
 	rows := tot.PartRows()
 	require.Len(t, rows, 3)
@@ -37,8 +37,8 @@ func TestTotalsCountExactlyAndShareByTime(t *testing.T) {
 
 	// Merging two halves gives what adding both gives.
 	a, b := NewTotals(), NewTotals()
-	a.Add(first, request(100*ms), pcommon.TraceID{1}, 2)
-	b.Add(second, request(100*ms), pcommon.TraceID{2}, 2)
+	a.Add(first, request(100*ms), 1, pcommon.TraceID{1}, 2)
+	b.Add(second, request(100*ms), 1, pcommon.TraceID{2}, 2)
 	a.Merge(b)
 	assert.Equal(t, tot.PartRows(), a.PartRows())
 	assert.Equal(t, tot.StatementRows(), a.StatementRows())
@@ -49,7 +49,7 @@ func TestTotalsBoundTheirParts(t *testing.T) {
 	tot := NewTotals()
 	for i := range 100 {
 		s := child(2, 1, 0, 10, Part{Internal, string(rune('a'+i%26)) + string(rune('a'+i/26))})
-		tot.Add(Compute(request(10*ms), []Span{s}), request(10*ms), pcommon.TraceID{}, 0)
+		tot.Add(Compute(request(10*ms), []Span{s}), request(10*ms), 1, pcommon.TraceID{}, 0)
 	}
 	assert.LessOrEqual(t, len(tot.Parts), MaxParts+1)
 	other := tot.Parts[Part{Internal, Other}]
