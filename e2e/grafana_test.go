@@ -77,6 +77,11 @@ func TestGrafanaDashboardPanelsAnswerWithTheKnownTraffic(t *testing.T) {
 	}
 	sendInBatches(t, col, reqs)
 	harness.Eventually(t, 60*time.Second, "every request in Prometheus", func() (bool, string) { return total() == 1223, fmt.Sprint(total()) })
+	// Breakdowns are recorded a grace (5 s) after their requests arrived.
+	broken := func() float64 {
+		return queryValues(t, prom, `sum(http_server_route_breakdown_requests_total{service_name="shop", breakdown_category="self"})`, "")[""]
+	}
+	harness.Eventually(t, 60*time.Second, "every request's breakdown in Prometheus", func() (bool, string) { return broken() == 1223, fmt.Sprint(broken()) })
 	time.Sleep(2 * time.Second)
 
 	for _, v := range dash.Templating.List {
@@ -133,6 +138,12 @@ func TestGrafanaDashboardPanelsAnswerWithTheKnownTraffic(t *testing.T) {
 	}
 	if math.Abs(shares-1) > 0.01 || impact["/reports/{report_id}"] < impact["/checkout"] {
 		t.Errorf("impact shares %v: want them to add up to 1, reports first", impact)
+	}
+	// These requests have no child spans: all their time is their own.
+	for _, s := range results["7/A"] {
+		if s.Labels["breakdown_category"] != "self" || !(s.Value > 0) {
+			t.Errorf("where the time goes: %v, want only the requests' own time", results["7/A"])
+		}
 	}
 	sorted := slices.Clone(durations)
 	slices.Sort(sorted)

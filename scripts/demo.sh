@@ -24,11 +24,13 @@ DASHBOARD_SLICE=${DASHBOARD_SLICE:-3s} ROUTE_METRICS_FLUSH_INTERVAL=${ROUTE_METR
 	bin/otelcol-apm "${configs[@]}" >.cache/demo-collector.log 2>&1 &
 pids+=($!)
 for i in $(seq 1 50); do curl -sf -o /dev/null localhost:13133/ && break; sleep 0.2; done
+# shop's GET /orders/{order_id} calls catalog (its downstream), which the route page's breakdown shows.
 port=8000
 for service in shop catalog; do
 	OTEL_SERVICE_NAME=$service OTEL_RESOURCE_ATTRIBUTES=deployment.environment.name=development \
 		OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4317 OTEL_EXPORTER_OTLP_INSECURE=true LATENCY=realistic \
-		LISTEN_ADDR=127.0.0.1:$port bin/shopapi >>.cache/demo-services.log 2>&1 &
+		LISTEN_ADDR=127.0.0.1:$port DOWNSTREAM_URL=$([ $service = shop ] && echo http://127.0.0.1:8001) \
+		bin/shopapi >>.cache/demo-services.log 2>&1 &
 	pids+=($!)
 	port=$((port + 1))
 done

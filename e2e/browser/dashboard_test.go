@@ -571,4 +571,8 @@ func TestScreenshots(t *testing.T) {
 	href := eval[string](t, ctx, `[...document.querySelectorAll("#routes-main tr")].sort((a, b) => b.dataset.requests - a.dataset.requests)[0].querySelector("td.c-route a").href`)
 	do(t, ctx, chromedp.Navigate(href), chromedp.WaitVisible(`#distribution-chart svg rect.bucket`), chromedp.Sleep(500*time.Millisecond))
 	shot(t, ctx, "route.png")
+	orders := url.Values{"service": {"shop"}, "environment": {"development"}, "method": {"GET"}, "route": {"/orders/{order_id}"}, "window": {"1m"}}
+	do(t, ctx, chromedp.Navigate(base+"/route?"+orders.Encode()), chromedp.WaitVisible(`#breakdown-chart svg rect.bar`),
+		chromedp.WaitVisible(`#breakdown-parts tr`), chromedp.Sleep(500*time.Millisecond))
+	shot(t, ctx, "breakdown.png")
 }

@@ -58,8 +58,10 @@ func main() {
 
 func pick() (string, string) {
 	switch p := rand.Float64(); {
-	case p < 0.55:
+	case p < 0.45:
 		return "GET", fmt.Sprintf("/items/%d", rand.IntN(10000))
+	case p < 0.55:
+		return "GET", fmt.Sprintf("/orders/%d", 1+rand.IntN(100)) // seven queries (an N+1 loop) and a downstream call
 	case p < 0.80:
 		return "GET", fmt.Sprintf("/users/%d/orders", rand.IntN(500))
 	case p < 0.90:
