@@ -22,7 +22,8 @@ type Request struct {
 type Limits struct {
 	// Grace is how long a request waits, after it arrived, for descendants in later batches.
 	Grace time.Duration
-	// MaxSpans bounds the descendant records held over all traces; past it new ones are dropped (counted).
+	// MaxSpans bounds the records held over all traces, descendants and waiting requests; past it new ones are
+	// dropped (counted).
 	MaxSpans int
 	// MaxSpansPerTrace bounds one trace's records (a 100,000-span trace keeps this many).
 	MaxSpansPerTrace int
@@ -112,8 +113,14 @@ func (s *Store) of(trace pcommon.TraceID, service string, now time.Time) *record
 	return r
 }
 
-// AddRequest registers a request span; it is recorded Grace after now.
+// AddRequest registers a request span; it is recorded Grace after now. A waiting request counts against MaxSpans
+// as a descendant does: past it, the request gets no breakdown (counted dropped).
 func (s *Store) AddRequest(req Request, now time.Time) {
+	if s.held >= s.limits.MaxSpans {
+		s.counts.Dropped++
+		return
+	}
+	s.held++
 	r := s.of(req.TraceID, req.Key.Service, now)
 	r.pending++
 	r.done = time.Time{}
@@ -135,7 +142,7 @@ func (s *Store) AddSpan(trace pcommon.TraceID, service string, span Span, now ti
 	}
 }
 
-// Held is the number of descendant records held.
+// Held is the number of records held: descendants and waiting requests.
 func (s *Store) Held() int { return s.held }
 
 // Sweep records every request whose grace has ended, through record, and lets go of what nothing waits for.
@@ -149,6 +156,7 @@ func (s *Store) Sweep(now time.Time, record func(Request, Split)) {
 			s.counts.Cycles++
 		}
 		s.counts.Recorded++
+		s.held--
 		record(d.req, split)
 		if r.pending--; r.pending == 0 {
 			// The records are done with; the entry stays a grace longer to tell late descendants from orphans.
