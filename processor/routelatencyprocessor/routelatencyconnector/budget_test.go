@@ -38,6 +38,7 @@ func TestCostBudget(t *testing.T) {
 		allocsPerBatch int64   // a batch is 1,000 requests, ~4,500 spans
 	}{
 		{"BenchmarkConnector", BenchmarkConnector, 130, 1},
+		{"BenchmarkConnectorBreakdown", BenchmarkConnectorBreakdown, 1150, 20},
 		{"BenchmarkPipeline", BenchmarkPipeline, 290, 1000},
 	} {
 		r := best(tc.bench)

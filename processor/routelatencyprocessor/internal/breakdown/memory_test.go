@@ -45,7 +45,7 @@ func TestMemoryHeldAt100kSpansPerSecond(t *testing.T) {
 	heap := float64(after.HeapAlloc) - float64(before.HeapAlloc)
 	c := s.Drain()
 	t.Logf("FIGURES breakdown memory at %d spans/s, grace 5 s: %d records held (%d of them requests waiting), heap %.1f MiB (%.0f bytes a record, requests included); recorded %d, dropped at the bound %d",
-		spansPerSecond, s.Held(), len(s.due), heap/(1<<20), heap/float64(s.Held()), c.Recorded, c.Dropped)
+		spansPerSecond, s.Held(), s.due.len(), heap/(1<<20), heap/float64(s.Held()), c.Recorded, c.Dropped)
 	if s.Held() > 500_000 {
 		t.Errorf("%d records held, over max_spans", s.Held())
 	}

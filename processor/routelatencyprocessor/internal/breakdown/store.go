@@ -46,10 +46,10 @@ type Counts struct {
 type Store struct {
 	limits  Limits
 	records map[recordsKey]*records
-	due     []dueRequest // in arrival order, hence in due order (one grace for all)
+	due     queue[dueRequest] // in arrival order, hence in due order (one grace for all)
 	// expiries says when to look at an entry again, about in time order: each entry is in it once, and put back
 	// when it is not done with yet, so that a sweep never scans every entry.
-	expiries []expiry
+	expiries queue[expiry]
 	held     int
 	// last is the entry of the previous call: a batch's spans of one trace come together, one lookup serves them.
 	lastKey recordsKey
@@ -106,7 +106,7 @@ func (s *Store) of(trace pcommon.TraceID, service string, now time.Time) *record
 			r = &records{}
 		}
 		s.records[k] = r
-		s.expiries = append(s.expiries, expiry{now.Add(s.limits.Grace), k})
+		s.expiries.push(expiry{now.Add(s.limits.Grace), k})
 	}
 	r.expires = now.Add(s.limits.Grace)
 	s.lastKey, s.last = k, r
@@ -124,7 +124,7 @@ func (s *Store) AddRequest(req Request, now time.Time) {
 	r := s.of(req.TraceID, req.Key.Service, now)
 	r.pending++
 	r.done = time.Time{}
-	s.due = append(s.due, dueRequest{now.Add(s.limits.Grace), req})
+	s.due.push(dueRequest{now.Add(s.limits.Grace), req})
 }
 
 // AddSpan holds a descendant span of service's requests in the trace; one that comes within a grace after every
@@ -147,9 +147,8 @@ func (s *Store) Held() int { return s.held }
 
 // Sweep records every request whose grace has ended, through record, and lets go of what nothing waits for.
 func (s *Store) Sweep(now time.Time, record func(Request, Split)) {
-	i := 0
-	for ; i < len(s.due) && !s.due[i].at.After(now); i++ {
-		d := s.due[i]
+	for s.due.len() > 0 && !s.due.front().at.After(now) {
+		d := s.due.pop()
 		r := s.records[recordsKey{d.req.TraceID, d.req.Key.Service}]
 		split := s.compute.Compute(d.req.Span, r.spans)
 		if split.Cycle {
@@ -165,29 +164,27 @@ func (s *Store) Sweep(now time.Time, record func(Request, Split)) {
 			r.spans = r.spans[:0]
 		}
 	}
-	s.due = s.due[i:]
-	n := 0
-	for ; n < len(s.expiries) && !s.expiries[n].at.After(now); n++ {
-		k := s.expiries[n].key
+	// Entries put back below are due later than now: the loop ends before reaching them.
+	for s.expiries.len() > 0 && !s.expiries.front().at.After(now) {
+		k := s.expiries.pop().key
 		r := s.records[k]
 		switch {
 		case r.pending > 0:
-			s.expiries = append(s.expiries, expiry{now.Add(s.limits.Grace), k})
+			s.expiries.push(expiry{now.Add(s.limits.Grace), k})
 		case !r.done.IsZero():
 			if now.Sub(r.done) >= s.limits.Grace {
 				s.release(k, r)
 			} else {
-				s.expiries = append(s.expiries, expiry{r.done.Add(s.limits.Grace), k})
+				s.expiries.push(expiry{r.done.Add(s.limits.Grace), k})
 			}
 		case !now.Before(r.expires):
 			s.held -= len(r.spans)
 			s.counts.Orphans += int64(len(r.spans))
 			s.release(k, r)
 		default:
-			s.expiries = append(s.expiries, expiry{r.expires, k})
+			s.expiries.push(expiry{r.expires, k})
 		}
 	}
-	s.expiries = s.expiries[n:]
 }
 
 // maxFree bounds the records kept for reuse; a record that held a huge trace is not kept.
@@ -209,4 +206,30 @@ func (s *Store) Drain() Counts {
 	c := s.counts
 	s.counts = Counts{}
 	return c
+}
+
+// queue is a FIFO on one array: what was popped is reclaimed once it is half of the array, so that each element is
+// moved about once and pushes reuse the array.
+type queue[T any] struct {
+	items []T
+	head  int
+}
+
+func (q *queue[T]) len() int  { return len(q.items) - q.head }
+func (q *queue[T]) front() *T { return &q.items[q.head] }
+
+func (q *queue[T]) push(v T) {
+	if q.head > 0 && q.head >= len(q.items)/2 {
+		q.items = q.items[:copy(q.items, q.items[q.head:])]
+		q.head = 0
+	}
+	q.items = append(q.items, v)
+}
+
+func (q *queue[T]) pop() T {
+	var zero T
+	v := q.items[q.head]
+	q.items[q.head] = zero // lets go of what it references
+	q.head++
+	return v
 }
