@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"net/http"
 
 	"github.com/XSAM/otelsql"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver, registered as "sqlite"
 )
 
@@ -18,7 +20,11 @@ import (
 func openShop(ctx context.Context) (*sql.DB, error) {
 	db, err := otelsql.Open("sqlite", "file:shop?mode=memory&cache=shared",
 		otelsql.WithAttributes(attribute.String("db.system.name", "sqlite"), attribute.String("db.namespace", "shop")),
-		otelsql.WithSpanOptions(otelsql.SpanOptions{OmitRows: true, OmitConnResetSession: true, OmitConnPrepare: true, OmitConnectorConnect: true}))
+		otelsql.WithSpanOptions(otelsql.SpanOptions{OmitRows: true, OmitConnResetSession: true, OmitConnPrepare: true, OmitConnectorConnect: true,
+			// Queries inside a request only: the seeding at start would be a thousand traces of one span each.
+			SpanFilter: func(ctx context.Context, _ otelsql.Method, _ string, _ []driver.NamedValue) bool {
+				return trace.SpanContextFromContext(ctx).IsValid()
+			}}))
 	if err != nil {
 		return nil, err
 	}
