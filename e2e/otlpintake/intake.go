@@ -9,6 +9,7 @@ import (
 	"compress/gzip"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"sync"
@@ -256,11 +257,7 @@ func (in *Intake) Points() []Point {
 func (in *Intake) APIKeys() map[string]int {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	out := map[string]int{}
-	for k, v := range in.keys {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(in.keys)
 }
 
 // Largest returns the largest of each limited quantity seen.
@@ -274,11 +271,7 @@ func (in *Intake) Largest() Largest {
 func (in *Intake) Refused() map[int]int {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	out := map[int]int{}
-	for k, v := range in.refused {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(in.refused)
 }
 
 // DecodeErrors lists the requests that did not decode.
