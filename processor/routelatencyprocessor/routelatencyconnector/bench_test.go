@@ -47,6 +47,7 @@ func BenchmarkConnector(b *testing.B) {
 func BenchmarkConnectorBreakdown(b *testing.B) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.Breakdown.Grace = 100 * time.Millisecond
+	cfg.Breakdown.MaxSpans = 500_000 // the steady state holds ~50,000: every span goes the whole way
 	clock := &fakeClock{now: time.Now(), ticks: make(chan time.Time)}
 	c, err := newRouteConnector(connectortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop(), clock)
 	if err != nil {

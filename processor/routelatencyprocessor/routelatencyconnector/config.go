@@ -59,7 +59,7 @@ type Config struct {
 }
 
 // BreakdownConfig sets up the join of requests with their descendants. Spans pass through unchanged and
-// undelayed: only small per-span records wait (about 250 bytes each, bookkeeping included), at most max_spans.
+// undelayed: only small per-span records wait (about 300 bytes each, bookkeeping included), at most max_spans.
 type BreakdownConfig struct {
 	// Enabled turns the breakdown on: http.server.route.breakdown.* metrics, and the route page's breakdown when the
 	// dashboard is on.

@@ -145,10 +145,9 @@ func cut(b []byte, n int) []byte {
 	return b
 }
 
-// Normalize replaces a query's string and number literals with ?, collapses whitespace and bounds its length, so that
-// one statement run with different values reads the same (parameterised queries are already so).
-func Normalize(query string) string { return string(appendNormalized(nil, query)) }
-
+// appendNormalized appends the query with its string and number literals replaced by ?, whitespace collapsed and
+// its length bounded, so that one statement run with different values reads the same (parameterised queries
+// already do).
 func appendNormalized(b []byte, query string) []byte {
 	space := false
 	for i := 0; i < len(query) && len(b) < MaxStatementLength; {

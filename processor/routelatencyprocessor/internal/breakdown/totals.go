@@ -31,6 +31,8 @@ type Totals struct {
 	// Statements are the database statements, by normalized text.
 	Statements map[string]*PartTotals
 	NPlusOne   NPlusOneTotals
+	// Async counts the descendants that ran on after their request ended (clipped to it).
+	Async uint64
 }
 
 // PartTotals is one part (or statement) over the requests that touched it.
@@ -72,6 +74,7 @@ func newPartTotals() *PartTotals {
 func (t *Totals) Add(split Split, request Span, count uint64, traceID pcommon.TraceID, threshold int) {
 	w := float64(count)
 	t.Requests += count
+	t.Async += uint64(split.Async) * count
 	t.Nanos += (request.End - request.Start) * int64(count)
 	for part, nanos := range split.Parts {
 		pt := t.part(part)
@@ -140,6 +143,7 @@ func (t *Totals) statement(st string) *PartTotals {
 func (t *Totals) Merge(o *Totals) {
 	t.Requests += o.Requests
 	t.Nanos += o.Nanos
+	t.Async += o.Async
 	for p, pt := range o.Parts {
 		t.part(p).merge(pt)
 	}

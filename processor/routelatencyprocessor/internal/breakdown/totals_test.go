@@ -19,6 +19,7 @@ func TestTotalsCountExactlyAndShareByTime(t *testing.T) {
 	tot.Add(first, request(100*ms), 1, pcommon.TraceID{1}, 2)
 	tot.Add(second, request(100*ms), 1, pcommon.TraceID{2}, 2)
 	assert.Equal(t, uint64(2), tot.Requests)
+	assert.Equal(t, uint64(0), tot.Async)
 	rows := tot.PartRows()
 	require.Len(t, rows, 3)
 	assert.Equal(t, Row{Category: "self", Target: "", RequestShare: 1, TimeShare: 0.55, P50: rows[0].P50, P95: rows[0].P95, P99: rows[0].P99}, rows[0])
@@ -59,4 +60,11 @@ func TestTotalsBoundTheirParts(t *testing.T) {
 		sum += pt.Calls
 	}
 	assert.Equal(t, uint64(100), sum, "no call lost to the bound")
+}
+
+func TestTotalsCountAsyncDescendantsWeighted(t *testing.T) {
+	tot := NewTotals()
+	tot.Add(Compute(request(100*ms), []Span{child(2, 1, 80, 150, payments)}), request(100*ms), 4, pcommon.TraceID{}, 0)
+	assert.Equal(t, uint64(4), tot.Async, "one async call in a span standing for 4 requests")
+	assert.Equal(t, uint64(4), tot.Requests)
 }

@@ -445,7 +445,8 @@ func (s *Server) breakdownJSON(t *breakdown.Totals) map[string]any {
 	if p50, err := np.Repeats.GetValueAtQuantile(0.5); err == nil {
 		nPlusOne["repeats_p50"] = p50
 	}
-	return map[string]any{"requests": t.Requests, "parts": rows(t.PartRows()), "statements": rows(t.StatementRows()), "n_plus_one": nPlusOne}
+	return map[string]any{"requests": t.Requests, "parts": rows(t.PartRows()), "statements": rows(t.StatementRows()),
+		"n_plus_one": nPlusOne, "async_spans": t.Async}
 }
 
 func classNames(c StatusClasses) map[string]uint64 {
