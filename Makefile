@@ -33,7 +33,7 @@ JAEGER_ENV := JAEGER_OTLP_GRPC_ENDPOINT=localhost:14317 JAEGER_QUERY_ENDPOINT=lo
 help:
 	@echo "make run     build bin/otelcol-apm and run it with config.yaml"
 	@echo "make test    everything the project tests (what CI runs)"
-	@echo "make build | generate | check-generated | unit | fuzz | validate | manifests | e2e | image-test | faults"
+	@echo "make build | generate | check-generated | unit | fuzz | validate | manifests | e2e | image-test | faults | check-leftovers"
 	@echo "make browser | bench-smoke | bench | bench-component | capacity | soak | jaeger | demo | screenshots | image"
 	@echo "make openapi-testdata | clean"
 
