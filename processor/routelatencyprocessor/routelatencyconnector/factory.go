@@ -57,7 +57,7 @@ func createDefaultConfig() component.Config {
 		MaxDuration:            time.Hour,
 		Exemplars:              ExemplarsConfig{MaxPerDataPoint: 3},
 		Dashboard:              DashboardConfig{Slice: 30 * time.Second, History: time.Hour, MaxRoutes: 100},
-		Breakdown:              BreakdownConfig{Enabled: true, Grace: 5 * time.Second, MaxSpans: 20_000, MaxSpansPerTrace: 5_000, NPlusOneThreshold: 5},
+		Breakdown:              BreakdownConfig{Enabled: true, Grace: 5 * time.Second, MaxSpans: 10_000, MaxSpansPerTrace: 5_000, NPlusOneThreshold: 5},
 	}
 }
 

@@ -79,6 +79,8 @@ type records struct {
 type dueRequest struct {
 	at  time.Time
 	req Request
+	// pending is set when the request counted itself in its entry's pending (the entry existed).
+	pending bool
 }
 
 type expiry struct {
@@ -121,10 +123,24 @@ func (s *Store) AddRequest(req Request, now time.Time) {
 		return
 	}
 	s.held++
-	r := s.of(req.TraceID, req.Key.Service, now)
-	r.pending++
-	r.done = time.Time{}
-	s.due.push(dueRequest{now.Add(s.limits.Grace), req})
+	// The entry exists when descendants came first. Otherwise the request waits in the due queue alone, and
+	// descendants that come later make the entry: a request without descendants (a single-span trace, the common
+	// case under load) costs no entry.
+	d := dueRequest{at: now.Add(s.limits.Grace), req: req}
+	if r := s.lookup(recordsKey{req.TraceID, req.Key.Service}); r != nil {
+		r.pending++
+		r.done = time.Time{}
+		d.pending = true
+	}
+	s.due.push(d)
+}
+
+// lookup returns the entry of a key, nil when there is none.
+func (s *Store) lookup(k recordsKey) *records {
+	if s.last != nil && s.lastKey == k {
+		return s.last
+	}
+	return s.records[k]
 }
 
 // AddSpan holds a descendant span of service's requests in the trace; one that comes within a grace after every
@@ -149,15 +165,25 @@ func (s *Store) Held() int { return s.held }
 func (s *Store) Sweep(now time.Time, record func(Request, Split)) {
 	for s.due.len() > 0 && !s.due.front().at.After(now) {
 		d := s.due.pop()
-		r := s.records[recordsKey{d.req.TraceID, d.req.Key.Service}]
-		split := s.compute.Compute(d.req.Span, r.spans)
+		r := s.lookup(recordsKey{d.req.TraceID, d.req.Key.Service})
+		var spans []Span
+		if r != nil {
+			spans = r.spans
+		}
+		split := s.compute.Compute(d.req.Span, spans)
 		if split.Cycle {
 			s.counts.Cycles++
 		}
 		s.counts.Recorded++
 		s.held--
 		record(d.req, split)
-		if r.pending--; r.pending == 0 {
+		if r == nil {
+			continue
+		}
+		if d.pending {
+			r.pending--
+		}
+		if r.pending == 0 {
 			// The records are done with; the entry stays a grace longer to tell late descendants from orphans.
 			r.done = now
 			s.held -= len(r.spans)

@@ -51,15 +51,29 @@ func TestChildInAnEarlierBatchAndOneWithinTheGrace(t *testing.T) {
 	assert.Equal(t, map[Part]int64{sqlite: 20 * ms, self: 6 * ms}, got[0].split.Parts)
 }
 
+// A child after the grace: the request was recorded without it. When the request had descendants (its trace has an
+// entry), the child is counted late; a request that came alone keeps no entry (the common single-span trace costs
+// none), so a child of it that comes later is an orphan once its own grace passes.
 func TestChildAfterTheGraceIsLateAndTheRequestRecordedWithoutIt(t *testing.T) {
 	s := newTestStore()
+	s.AddSpan(trace, "shop", child(2, 1, 10, 20, sqlite), t0)
 	s.AddRequest(Request{Key: shop, TraceID: trace, Span: request(100 * ms)}, t0)
 	got := sweep(s, t0.Add(5*time.Second))
 	require.Len(t, got, 1)
-	assert.Equal(t, map[Part]int64{self: 100 * ms}, got[0].split.Parts)
-
-	s.AddSpan(trace, "shop", child(2, 1, 10, 30, sqlite), t0.Add(30*time.Second)) // 30 s late
+	assert.Equal(t, map[Part]int64{sqlite: 10 * ms, self: 90 * ms}, got[0].split.Parts)
+	s.AddSpan(trace, "shop", child(3, 1, 30, 40, sqlite), t0.Add(7*time.Second)) // after the grace
 	assert.Equal(t, Counts{Recorded: 1, Late: 1}, s.Drain())
+	assert.Zero(t, s.Held())
+
+	alone := pcommon.TraceID{9}
+	s.AddRequest(Request{Key: shop, TraceID: alone, Span: request(100 * ms)}, t0.Add(10*time.Second))
+	assert.Len(t, s.records, 1, "a request alone makes no entry")
+	got = sweep(s, t0.Add(15*time.Second))
+	require.Len(t, got, 1)
+	assert.Equal(t, map[Part]int64{self: 100 * ms}, got[0].split.Parts)
+	s.AddSpan(alone, "shop", child(2, 1, 10, 30, sqlite), t0.Add(40*time.Second)) // 30 s late
+	sweep(s, t0.Add(45*time.Second))
+	assert.Equal(t, Counts{Recorded: 1, Orphans: 1}, s.Drain())
 	assert.Zero(t, s.Held())
 }
 
