@@ -93,15 +93,12 @@ func NewStore(limits Limits) *Store {
 	return &Store{limits: limits, records: map[recordsKey]*records{}}
 }
 
-// of returns the records of one service's part of a trace; service must be owned (it is kept as a key).
+// of returns the records of one service's part of a trace, making them if needed; service must be owned (it is kept
+// as a key).
 func (s *Store) of(trace pcommon.TraceID, service string, now time.Time) *records {
 	k := recordsKey{trace, service}
-	if s.last != nil && s.lastKey == k {
-		s.last.expires = now.Add(s.limits.Grace)
-		return s.last
-	}
-	r, ok := s.records[k]
-	if !ok {
+	r := s.lookup(k)
+	if r == nil {
 		if n := len(s.free); n > 0 {
 			r, s.free = s.free[n-1], s.free[:n-1]
 		} else {
