@@ -11,7 +11,7 @@ const referenceNsPerSpan = 260
 
 // TestCostBudget is the regression guard of `make bench-guard` (part of `make test`, not run under -race): the
 // component's benchmarks against budgets of twice their documented cost per span, and allocations per batch
-// (deterministic) against their documented counts plus a tenth. The best of three runs is taken, so that a noisy
+// against their documented counts plus a tenth. The best of three runs is taken, so that a noisy
 // neighbour does not fail it; a real doubling does. The shared machine's speed changes from day to day (the same
 // tree measured 57 and 138 ns/span on two days): the budgets scale with BenchmarkReference, measured in the same
 // run, when it runs slower than when they were documented.
@@ -38,7 +38,9 @@ func TestCostBudget(t *testing.T) {
 		allocsPerBatch int64   // a batch is 1,000 requests, ~4,500 spans
 	}{
 		{"BenchmarkConnector", BenchmarkConnector, 130, 1},
-		{"BenchmarkConnectorBreakdown", BenchmarkConnectorBreakdown, 1150, 20},
+		// Its allocations are the join's queues and maps growing, amortized over runs of different lengths: 14 to 29
+		// per batch over the runs of 2026-12-01.
+		{"BenchmarkConnectorBreakdown", BenchmarkConnectorBreakdown, 1150, 30},
 		{"BenchmarkPipeline", BenchmarkPipeline, 290, 1000},
 	} {
 		r := best(tc.bench)
