@@ -27,52 +27,56 @@ const (
 	attrBreakdownTarget   = "breakdown.target"
 )
 
-// breakdowns joins requests with their descendants, adds up their splits per route until the next flush (for the
-// dashboard) and records each part into its own metrics store. The connector feeds it under mu, once per resource
-// of a batch.
+// breakdowns joins requests with their descendants and adds up their splits per route until the next flush, where
+// the totals become the breakdown metrics (from their sketches: one recording per request serves both) and go to
+// the dashboard. The connector feeds it under mu, once per resource of a batch.
 type breakdowns struct {
 	mu        sync.Mutex
 	store     *breakdown.Store
 	reader    *breakdown.Reader
-	interval  map[breakdown.Key]*breakdown.Totals // nil without a dashboard
+	interval  map[breakdown.Key]*breakdown.Totals
 	metrics   *aggregate.Store
 	threshold int
-	// names holds owned copies of the service and environment names seen, so that keys never point into spans.
-	names map[string]string
+	// names holds owned copies of the service and environment names seen, so that keys never point into spans,
+	// and a number for each, the join's key; numbers are never reused, so that clearing names at its bound
+	// cannot make two services meet.
+	names    map[string]ownedName
+	lastName uint32
 	// nextSweep paces the sweeps that record requests whose grace has ended (a tenth of the grace).
 	nextSweep  time.Time
 	sweepEvery time.Duration
-	attrs      aggregate.Attributes
 }
 
-func newBreakdowns(cfg BreakdownConfig, metrics aggregate.Config, dashboard bool, now time.Time) *breakdowns {
+func newBreakdowns(cfg BreakdownConfig, metrics aggregate.Config, now time.Time) *breakdowns {
 	metrics.Metrics = breakdownMetrics
 	metrics.Quantiles, metrics.RequestDuration, metrics.WithoutSketch = nil, false, true
 	metrics.DimensionNames = []string{attrBreakdownCategory, attrBreakdownTarget}
-	b := &breakdowns{
+	return &breakdowns{
 		store:     breakdown.NewStore(breakdown.Limits{Grace: cfg.Grace, MaxSpans: cfg.MaxSpans, MaxSpansPerTrace: cfg.MaxSpansPerTrace}),
 		reader:    breakdown.NewReader(),
+		interval:  map[breakdown.Key]*breakdown.Totals{},
 		metrics:   aggregate.NewStore(metrics, pcommon.NewTimestampFromTime(now)),
-		threshold: cfg.NPlusOneThreshold, names: map[string]string{}, sweepEvery: cfg.Grace / 10,
-		attrs: aggregate.Attributes{Dimensions: make([]string, 2)},
+		threshold: cfg.NPlusOneThreshold, names: map[string]ownedName{}, sweepEvery: cfg.Grace / 10,
 	}
-	if dashboard {
-		b.interval = map[breakdown.Key]*breakdown.Totals{}
-	}
-	return b
 }
 
-// own returns an owned copy of a name read from span memory (the caller holds mu).
-func (b *breakdowns) own(name string) string {
+type ownedName struct {
+	name string
+	id   uint32
+}
+
+// own returns an owned copy of a name read from span memory, and its number (the caller holds mu).
+func (b *breakdowns) own(name string) (string, uint32) {
 	if owned, ok := b.names[name]; ok {
-		return owned
+		return owned.name, owned.id
 	}
 	if len(b.names) >= maxOwnedNames {
 		clear(b.names)
 	}
-	owned := strings.Clone(name)
-	b.names[owned] = owned
-	return owned
+	b.lastName++
+	owned := ownedName{strings.Clone(name), b.lastName}
+	b.names[owned.name] = owned
+	return owned.name, owned.id
 }
 
 // sweepIfDue records the requests whose grace has ended, at most every sweepEvery (the caller holds mu).
@@ -81,37 +85,36 @@ func (b *breakdowns) sweepIfDue(now time.Time) {
 		return
 	}
 	b.nextSweep = now.Add(b.sweepEvery)
-	at := pcommon.NewTimestampFromTime(now)
 	b.store.Sweep(now, func(req breakdown.Request, split breakdown.Split) {
-		if b.interval != nil {
-			t, ok := b.interval[req.Key]
-			if !ok {
-				t = breakdown.NewTotals()
-				b.interval[req.Key] = t
-			}
-			t.Add(split, req.Span, req.Count, req.TraceID, b.threshold)
+		t, ok := b.interval[req.Key]
+		if !ok {
+			t = breakdown.NewTotals()
+			b.interval[req.Key] = t
 		}
-		a := &b.attrs
-		a.Service, a.Environment, a.Method, a.Route = req.Key.Service, req.Key.Environment, req.Key.Method, req.Key.Route
-		shard := b.metrics.ShardOf(a.Service)
-		shard.Lock()
-		for part, nanos := range split.Parts {
-			a.Dimensions[0], a.Dimensions[1] = part.Category.String(), part.Target
-			shard.Record(a, float64(nanos)/1e9, req.Count, false, req.TraceID, pcommon.SpanID{}, pcommon.Timestamp(req.Span.End), at)
-		}
-		shard.Unlock()
+		t.Add(split, req.Span, req.Count, req.TraceID, b.threshold)
 	})
 }
 
-// drain sweeps and hands over what was recorded for the dashboard since the last drain, with the store's counts.
+// drain sweeps, records the interval's totals into the breakdown metrics and hands them over, with the store's
+// counts.
 func (b *breakdowns) drain(now time.Time) (map[breakdown.Key]*breakdown.Totals, breakdown.Counts) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.nextSweep = time.Time{}
 	b.sweepIfDue(now)
 	out := b.interval
-	if out != nil {
-		b.interval = map[breakdown.Key]*breakdown.Totals{}
+	b.interval = map[breakdown.Key]*breakdown.Totals{}
+	at := pcommon.NewTimestampFromTime(now)
+	a := aggregate.Attributes{Dimensions: make([]string, 2)}
+	for key, t := range out {
+		a.Service, a.Environment, a.Method, a.Route = key.Service, key.Environment, key.Method, key.Route
+		shard := b.metrics.ShardOf(a.Service)
+		shard.Lock()
+		for part, pt := range t.Parts {
+			a.Dimensions[0], a.Dimensions[1] = part.Category.String(), part.Target
+			shard.RecordDistribution(&a, pt.Requests, float64(pt.Nanos)/1e9, pt.TimeBins, at)
+		}
+		shard.Unlock()
 	}
 	return out, b.store.Drain()
 }

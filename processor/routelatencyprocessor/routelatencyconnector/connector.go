@@ -104,7 +104,7 @@ func newRouteConnector(set connector.Settings, cfg *Config, next consumer.Metric
 		})
 	}
 	if cfg.Breakdown.Enabled {
-		c.breakdowns = newBreakdowns(cfg.Breakdown, sc, c.history != nil, c.clock.Now())
+		c.breakdowns = newBreakdowns(cfg.Breakdown, sc, c.clock.Now())
 	}
 	if c.telemetry, err = metadata.NewTelemetryBuilder(set.TelemetrySettings); err != nil {
 		return nil, err
@@ -237,8 +237,10 @@ func (c *routeConnector) recordHistory(now time.Time) func(*aggregate.Series) {
 // recordBreakdowns hands the requests recorded since the last flush to the history, and counts what the join did.
 func (c *routeConnector) recordBreakdowns(ctx context.Context, now time.Time) {
 	totals, counts := c.breakdowns.drain(now)
-	for key, t := range totals {
-		c.history.RecordBreakdown(dashboard.RouteKey(key), t, now)
+	if c.history != nil {
+		for key, t := range totals {
+			c.history.RecordBreakdown(dashboard.RouteKey(key), t, now)
+		}
 	}
 	c.telemetry.ConnectorRoutelatencyBreakdownRequests.Add(ctx, counts.Recorded)
 	c.telemetry.ConnectorRoutelatencyBreakdownCycles.Add(ctx, counts.Cycles)
@@ -269,10 +271,12 @@ func (c *routeConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 		shard.Lock()
 		bd := c.breakdowns
 		var service, environment string
+		var serviceID uint32
 		if bd != nil {
 			bd.mu.Lock()
 			bd.sweepIfDue(arrival)
-			service, environment = bd.own(attrs.Service), bd.own(attrs.Environment)
+			service, serviceID = bd.own(attrs.Service)
+			environment, _ = bd.own(attrs.Environment)
 		}
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
@@ -281,7 +285,7 @@ func (c *routeConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 				span := spans.At(k)
 				if !c.resolver.IsRequest(span) {
 					if bd != nil {
-						bd.store.AddSpan(span.TraceID(), service, bd.reader.Read(span), arrival)
+						bd.store.AddSpan(span.TraceID(), serviceID, bd.reader.Read(span), arrival)
 					}
 					continue
 				}
@@ -323,8 +327,8 @@ func (c *routeConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 				}
 				if bd != nil {
 					bd.store.AddRequest(breakdown.Request{
-						Key:     breakdown.Key{Service: service, Environment: environment, Method: req.Method, Route: res.Route},
-						TraceID: span.TraceID(), Count: count,
+						Key:       breakdown.Key{Service: service, Environment: environment, Method: req.Method, Route: res.Route},
+						ServiceID: serviceID, TraceID: span.TraceID(), Count: count,
 						Span: breakdown.Span{ID: breakdown.ID(span.SpanID()), Start: int64(span.StartTimestamp()), End: int64(span.EndTimestamp())},
 					}, arrival)
 				}

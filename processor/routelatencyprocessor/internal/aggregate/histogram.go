@@ -13,8 +13,9 @@ import (
 type latencyHistogram interface {
 	observe(seconds float64, count uint64)
 	reset()
-	// writeTo fills the data point of the matching metric type.
-	writeTo(m pmetric.Metric) pmetric.ExemplarSlice
+	// writeTo fills the data point of the matching metric type, with the series' sum (exact where the buckets were
+	// filled from a sketch's bins).
+	writeTo(m pmetric.Metric, sum float64) pmetric.ExemplarSlice
 }
 
 type exponentialHistogram struct {
@@ -32,10 +33,10 @@ func (e *exponentialHistogram) observe(seconds float64, count uint64) {
 }
 func (e *exponentialHistogram) reset() { e.h.Clear() }
 
-func (e *exponentialHistogram) writeTo(m pmetric.Metric) pmetric.ExemplarSlice {
+func (e *exponentialHistogram) writeTo(m pmetric.Metric, sum float64) pmetric.ExemplarSlice {
 	dp := m.ExponentialHistogram().DataPoints().AppendEmpty()
 	dp.SetCount(e.h.Count())
-	dp.SetSum(e.h.Sum())
+	dp.SetSum(sum)
 	if e.h.Count() > 0 {
 		dp.SetMin(e.h.Min())
 		dp.SetMax(e.h.Max())
@@ -55,7 +56,6 @@ type explicitHistogram struct {
 	bounds   []float64 // shared between series, read only
 	counts   []uint64
 	count    uint64
-	sum      float64
 	min, max float64
 }
 
@@ -72,18 +72,17 @@ func (e *explicitHistogram) observe(seconds float64, count uint64) {
 		e.max = seconds
 	}
 	e.count += count
-	e.sum += seconds * float64(count)
 }
 
 func (e *explicitHistogram) reset() {
 	clear(e.counts)
-	e.count, e.sum, e.min, e.max = 0, 0, 0, 0
+	e.count, e.min, e.max = 0, 0, 0
 }
 
-func (e *explicitHistogram) writeTo(m pmetric.Metric) pmetric.ExemplarSlice {
+func (e *explicitHistogram) writeTo(m pmetric.Metric, sum float64) pmetric.ExemplarSlice {
 	dp := m.Histogram().DataPoints().AppendEmpty()
 	dp.SetCount(e.count)
-	dp.SetSum(e.sum)
+	dp.SetSum(sum)
 	if e.count > 0 {
 		dp.SetMin(e.min)
 		dp.SetMax(e.max)

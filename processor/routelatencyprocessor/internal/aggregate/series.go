@@ -94,6 +94,19 @@ func (s *Series) record(seconds float64, count uint64, isError bool, traceID pco
 	}
 }
 
+func (s *Series) recordDistribution(count uint64, sum float64, bins func(visit func(seconds float64, count uint64))) {
+	s.Requests += count
+	s.SumSeconds += sum
+	s.IntervalSumSeconds += sum
+	bins(func(seconds float64, n uint64) {
+		s.histogram.observe(seconds, n)
+		if s.Sketch != nil {
+			_ = s.Sketch.AddWithCount(seconds, float64(n))
+		}
+	})
+	s.dirty = true
+}
+
 // Exemplars visits the interval's slowest requests that carried a trace id.
 func (s *Series) Exemplars(visit func(traceID pcommon.TraceID, spanID pcommon.SpanID, seconds float64, at pcommon.Timestamp)) {
 	for _, e := range s.exemplars {

@@ -151,6 +151,21 @@ func (s *Store) Len() int {
 // seconds must be finite and non-negative, count at least 1; end is the span's end time (for exemplars), now the
 // arrival time (for expiry).
 func (sh *Shard) Record(attrs *Attributes, seconds float64, count uint64, isError bool, traceID pcommon.TraceID, spanID pcommon.SpanID, end, now pcommon.Timestamp) (overflowed bool) {
+	return sh.with(attrs, now, func(series *Series) {
+		series.record(seconds, count, isError, traceID, spanID, end, sh.store.cfg.MaxExemplars)
+	})
+}
+
+// RecordDistribution adds count requests at once, of sum seconds in all, spread over the histogram as bins visits
+// them: each bin's requests at its value. It builds a series from a distribution kept elsewhere (a sketch: its
+// values are within the sketch's accuracy, so a request that close to a histogram bound may land on its other
+// side); sum and count stay exact. No exemplars, no errors. The caller holds the shard's lock.
+func (sh *Shard) RecordDistribution(attrs *Attributes, count uint64, sum float64, bins func(visit func(seconds float64, count uint64)), now pcommon.Timestamp) (overflowed bool) {
+	return sh.with(attrs, now, func(series *Series) { series.recordDistribution(count, sum, bins) })
+}
+
+// with hands record the series of attrs, made if needed, or the overflow series past the cap (reported).
+func (sh *Shard) with(attrs *Attributes, now pcommon.Timestamp, record func(*Series)) (overflowed bool) {
 	s := sh.store
 	sh.key = appendKey(sh.key[:0], attrs)
 	series, ok := sh.series[string(sh.key)]
@@ -163,14 +178,14 @@ func (sh *Shard) Record(attrs *Attributes, seconds float64, count uint64, isErro
 				s.overflow = s.newSeries(Attributes{}, now)
 				s.overflow.isOverflow = true
 			}
-			s.overflow.record(seconds, count, isError, traceID, spanID, end, s.cfg.MaxExemplars)
+			record(s.overflow)
 			s.overflow.lastSeen = now
 			return true
 		}
 		series = s.newSeries(copyAttributes(attrs), now)
 		sh.series[string(sh.key)] = series
 	}
-	series.record(seconds, count, isError, traceID, spanID, end, s.cfg.MaxExemplars)
+	record(series)
 	series.lastSeen = now
 	return false
 }

@@ -137,7 +137,7 @@ func (w *writer) initHistogram(m pmetric.Metric, name, description string) {
 
 // writeHistogram appends the series' histogram, with its exemplars, to m; semconv adds error.type.
 func (w *writer) writeHistogram(m pmetric.Metric, series *Series, start pcommon.Timestamp, semconv bool) {
-	exemplars := series.histogram.writeTo(m)
+	exemplars := series.histogram.writeTo(m, series.SumSeconds)
 	var attrs pcommon.Map
 	if w.cfg.ExponentialMaxSize > 0 {
 		dp := m.ExponentialHistogram().DataPoints().At(m.ExponentialHistogram().DataPoints().Len() - 1)

@@ -42,9 +42,9 @@ func BenchmarkStore(b *testing.B) {
 	for b.Loop() {
 		trace := pcommon.TraceID{byte(i), byte(i >> 8), byte(i >> 16), byte(i >> 24)}
 		for _, sp := range spans {
-			s.AddSpan(trace, "shop", sp, now)
+			s.AddSpan(trace, shopID, sp, now)
 		}
-		s.AddRequest(Request{Key: shop, TraceID: trace, Span: req}, now)
+		s.AddRequest(Request{Key: shop, ServiceID: shopID, TraceID: trace, Span: req}, now)
 		if i%1000 == 0 {
 			now = now.Add(100 * time.Millisecond)
 			s.Sweep(now, func(Request, Split) {})

@@ -31,9 +31,9 @@ func TestMemoryHeldAt100kSpansPerSecond(t *testing.T) {
 			for c := range perRequest - 1 {
 				sp := child(uint64(2+c), 1, int64(c), int64(c+1), sqlite)
 				sp.Statement = statement
-				s.AddSpan(trace, "shop", sp, now)
+				s.AddSpan(trace, shopID, sp, now)
 			}
-			s.AddRequest(Request{Key: shop, TraceID: trace, Span: request(10 * ms), Count: 1}, now)
+			s.AddRequest(Request{Key: shop, ServiceID: shopID, TraceID: trace, Span: request(10 * ms), Count: 1}, now)
 		}
 		if tick%5 == 0 {
 			s.Sweep(now, func(Request, Split) {})

@@ -4,9 +4,9 @@ package breakdown
 // (an N+1 loop: one query per item of a list). Ties go to the lexically first statement, so that the answer is
 // the same whatever the order of the spans.
 func NPlusOne(split Split, threshold int) (statement string, repeats int, flagged bool) {
-	for st, n := range split.Statements {
-		if n > repeats || n == repeats && st < statement {
-			statement, repeats = st, n
+	for _, st := range split.Statements {
+		if st.Calls > repeats || st.Calls == repeats && st.Statement < statement {
+			statement, repeats = st.Statement, st.Calls
 		}
 	}
 	return statement, repeats, threshold > 0 && repeats >= threshold

@@ -28,41 +28,144 @@ type Reader struct {
 // NewReader returns a reader with an empty table.
 func NewReader() *Reader { return &Reader{interned: map[string]string{}} }
 
+// attr names the attributes Read looks at.
+type attr uint8
+
+const (
+	dbSystemName attr = iota
+	dbSystem
+	dbNamespace
+	dbName
+	dbQuerySummary
+	dbQueryText
+	dbStatement
+	dbOperationName
+	dbOperation
+	dbCollectionName
+	dbSQLTable
+	rpcSystem
+	rpcService
+	messagingSystem
+	messagingDestinationName
+	messagingDestination
+	httpRequestMethod
+	httpMethod
+	serverAddress
+	netPeerName
+	serverPort
+	peerService
+	urlFull
+	httpURL
+	attrCount
+)
+
+// attrOf is a switch, not a map: Go compiles it to a search on length and bytes, cheaper than hashing each key.
+func attrOf(k string) (attr, bool) {
+	switch k {
+	case "db.system.name":
+		return dbSystemName, true
+	case "db.system":
+		return dbSystem, true
+	case "db.namespace":
+		return dbNamespace, true
+	case "db.name":
+		return dbName, true
+	case "db.query.summary":
+		return dbQuerySummary, true
+	case "db.query.text":
+		return dbQueryText, true
+	case "db.statement":
+		return dbStatement, true
+	case "db.operation.name":
+		return dbOperationName, true
+	case "db.operation":
+		return dbOperation, true
+	case "db.collection.name":
+		return dbCollectionName, true
+	case "db.sql.table":
+		return dbSQLTable, true
+	case "rpc.system":
+		return rpcSystem, true
+	case "rpc.service":
+		return rpcService, true
+	case "messaging.system":
+		return messagingSystem, true
+	case "messaging.destination.name":
+		return messagingDestinationName, true
+	case "messaging.destination":
+		return messagingDestination, true
+	case "http.request.method":
+		return httpRequestMethod, true
+	case "http.method":
+		return httpMethod, true
+	case "server.address":
+		return serverAddress, true
+	case "net.peer.name":
+		return netPeerName, true
+	case "server.port":
+		return serverPort, true
+	case "peer.service":
+		return peerService, true
+	case "url.full":
+		return urlFull, true
+	case "http.url":
+		return httpURL, true
+	}
+	return 0, false
+}
+
 // Read copies out of a descendant span what its breakdown needs: ids, times, what its time counts as and, for a
-// database span, its normalized statement. Current semantic-convention keys are read before the older ones.
+// database span, its normalized statement. It walks the attributes once; current semantic-convention keys win
+// over the older ones.
 func (r *Reader) Read(span ptrace.Span) Span {
 	s := Span{ID: ID(span.SpanID()), Parent: ID(span.ParentSpanID()), Start: int64(span.StartTimestamp()), End: int64(span.EndTimestamp())}
-	attrs := span.Attributes()
-	get := func(keys ...string) string {
-		for _, k := range keys {
-			if v, ok := attrs.Get(k); ok {
-				if v.Type() == pcommon.ValueTypeStr {
-					if v.Str() != "" {
-						return v.Str()
-					}
-				} else if v.Type() == pcommon.ValueTypeInt { // otelhttp writes server.port as an int
-					r.buf = strconv.AppendInt(r.buf[:0], v.Int(), 10)
-					return r.intern(r.buf)
+	var values [attrCount]pcommon.Value
+	var present uint32
+	span.Attributes().Range(func(k string, v pcommon.Value) bool {
+		if a, ok := attrOf(k); ok {
+			values[a], present = v, present|1<<a
+		}
+		return true
+	})
+	// get returns the first of the attributes that holds a non-empty string or an integer (otelhttp writes
+	// server.port as an int), "" when none does.
+	get := func(attrs ...attr) string {
+		for _, a := range attrs {
+			if present&(1<<a) == 0 {
+				continue
+			}
+			switch v := values[a]; v.Type() {
+			case pcommon.ValueTypeStr:
+				if v.Str() != "" {
+					return v.Str()
 				}
+			case pcommon.ValueTypeInt:
+				r.buf = strconv.AppendInt(r.buf[:0], v.Int(), 10)
+				return r.intern(r.buf)
 			}
 		}
 		return ""
 	}
-	if system := get("db.system.name", "db.system"); system != "" {
-		s.Part = Part{DB, r.join(system, get("db.namespace", "db.name"))}
-		s.Statement = r.statement(get("db.query.summary"), get("db.query.text", "db.statement"), get("db.operation.name", "db.operation"), get("db.collection.name", "db.sql.table"))
+	if present == 0 {
+		r.buf = append(r.buf[:0], span.Name()...)
+		s.Part = Part{Internal, r.intern(r.buf)}
 		return s
 	}
-	if system := get("rpc.system"); system != "" {
-		s.Part = Part{RPC, r.join(system, get("rpc.service"))}
+	if system := get(dbSystemName, dbSystem); system != "" {
+		s.Part = Part{DB, r.join(system, get(dbNamespace, dbName))}
+		s.Statement = r.statement(get(dbQuerySummary), get(dbQueryText, dbStatement), get(dbOperationName, dbOperation), get(dbCollectionName, dbSQLTable))
 		return s
 	}
-	if system := get("messaging.system"); system != "" {
-		s.Part = Part{Messaging, r.join(system, get("messaging.destination.name", "messaging.destination"))}
+	if system := get(rpcSystem); system != "" {
+		s.Part = Part{RPC, r.join(system, get(rpcService))}
 		return s
 	}
-	if span.Kind() == ptrace.SpanKindClient && get("http.request.method", "http.method") != "" {
-		s.Part = Part{HTTP, r.downstream(get("server.address", "net.peer.name"), get("server.port"), get("peer.service"), get("url.full", "http.url"))}
+	if system := get(messagingSystem); system != "" {
+		s.Part = Part{Messaging, r.join(system, get(messagingDestinationName, messagingDestination))}
+		return s
+	}
+	if span.Kind() == ptrace.SpanKindClient && get(httpRequestMethod, httpMethod) != "" {
+		s.Part = Part{HTTP, r.downstream(get(serverAddress, netPeerName), get(serverPort), get(peerService), get(urlFull, httpURL))}
 		return s
 	}
 	r.buf = append(r.buf[:0], span.Name()...)

@@ -11,9 +11,11 @@ type Key struct{ Service, Environment, Method, Route string }
 
 // Request is a request span waiting for its descendants.
 type Request struct {
-	Key     Key
-	TraceID pcommon.TraceID
-	Span    Span
+	Key Key
+	// ServiceID stands for Key.Service in the join (see AddSpan).
+	ServiceID uint32
+	TraceID   pcommon.TraceID
+	Span      Span
 	// Count is how many requests the span stands for (its sampling-adjusted count; 1 unsampled).
 	Count uint64
 }
@@ -63,7 +65,7 @@ type Store struct {
 // recordsKey is one service's part of a trace: a request's tree stops at another service's spans.
 type recordsKey struct {
 	trace   pcommon.TraceID
-	service string
+	service uint32
 }
 
 type records struct {
@@ -79,13 +81,16 @@ type records struct {
 type dueRequest struct {
 	at  time.Time
 	req Request
-	// pending is set when the request counted itself in its entry's pending (the entry existed).
-	pending bool
+	// pending is the entry the request counted itself in (it existed: descendants came first); an entry with
+	// pending requests stays in the map, so the pointer holds until the request is recorded.
+	pending *records
 }
 
+// expiry holds its entry: an entry leaves the map only through its one expiry, so the pointer is always its own.
 type expiry struct {
 	at  time.Time
 	key recordsKey
+	r   *records
 }
 
 // NewStore returns an empty store.
@@ -93,9 +98,8 @@ func NewStore(limits Limits) *Store {
 	return &Store{limits: limits, records: map[recordsKey]*records{}}
 }
 
-// of returns the records of one service's part of a trace, making them if needed; service must be owned (it is kept
-// as a key).
-func (s *Store) of(trace pcommon.TraceID, service string, now time.Time) *records {
+// of returns the records of one service's part of a trace, making them if needed.
+func (s *Store) of(trace pcommon.TraceID, service uint32, now time.Time) *records {
 	k := recordsKey{trace, service}
 	r := s.lookup(k)
 	if r == nil {
@@ -105,7 +109,7 @@ func (s *Store) of(trace pcommon.TraceID, service string, now time.Time) *record
 			r = &records{}
 		}
 		s.records[k] = r
-		s.expiries.push(expiry{now.Add(s.limits.Grace), k})
+		s.expiries.push(expiry{now.Add(s.limits.Grace), k, r})
 	}
 	r.expires = now.Add(s.limits.Grace)
 	s.lastKey, s.last = k, r
@@ -124,10 +128,10 @@ func (s *Store) AddRequest(req Request, now time.Time) {
 	// descendants that come later make the entry: a request without descendants (a single-span trace, the common
 	// case under load) costs no entry.
 	d := dueRequest{at: now.Add(s.limits.Grace), req: req}
-	if r := s.lookup(recordsKey{req.TraceID, req.Key.Service}); r != nil {
+	if r := s.lookup(recordsKey{req.TraceID, req.ServiceID}); r != nil {
 		r.pending++
 		r.done = time.Time{}
-		d.pending = true
+		d.pending = r
 	}
 	s.due.push(d)
 }
@@ -141,8 +145,9 @@ func (s *Store) lookup(k recordsKey) *records {
 }
 
 // AddSpan holds a descendant span of service's requests in the trace; one that comes within a grace after every
-// request of its trace and service was recorded counts as late.
-func (s *Store) AddSpan(trace pcommon.TraceID, service string, span Span, now time.Time) {
+// request of its trace and service was recorded counts as late. service is the caller's number for the service
+// (the requests' ServiceID): a key of fixed size is cheaper to hash and compare than the name.
+func (s *Store) AddSpan(trace pcommon.TraceID, service uint32, span Span, now time.Time) {
 	r := s.of(trace, service, now)
 	switch {
 	case r.pending == 0 && !r.done.IsZero():
@@ -162,7 +167,10 @@ func (s *Store) Held() int { return s.held }
 func (s *Store) Sweep(now time.Time, record func(Request, Split)) {
 	for s.due.len() > 0 && !s.due.front().at.After(now) {
 		d := s.due.pop()
-		r := s.lookup(recordsKey{d.req.TraceID, d.req.Key.Service})
+		r := d.pending
+		if r == nil { // descendants that came after the request made the entry, if any did
+			r = s.lookup(recordsKey{d.req.TraceID, d.req.ServiceID})
+		}
 		var spans []Span
 		if r != nil {
 			spans = r.spans
@@ -177,7 +185,7 @@ func (s *Store) Sweep(now time.Time, record func(Request, Split)) {
 		if r == nil {
 			continue
 		}
-		if d.pending {
+		if d.pending != nil {
 			r.pending--
 		}
 		if r.pending == 0 {
@@ -189,23 +197,23 @@ func (s *Store) Sweep(now time.Time, record func(Request, Split)) {
 	}
 	// Entries put back below are due later than now: the loop ends before reaching them.
 	for s.expiries.len() > 0 && !s.expiries.front().at.After(now) {
-		k := s.expiries.pop().key
-		r := s.records[k]
+		e := s.expiries.pop()
+		k, r := e.key, e.r
 		switch {
 		case r.pending > 0:
-			s.expiries.push(expiry{now.Add(s.limits.Grace), k})
+			s.expiries.push(expiry{now.Add(s.limits.Grace), k, r})
 		case !r.done.IsZero():
 			if now.Sub(r.done) >= s.limits.Grace {
 				s.release(k, r)
 			} else {
-				s.expiries.push(expiry{r.done.Add(s.limits.Grace), k})
+				s.expiries.push(expiry{r.done.Add(s.limits.Grace), k, r})
 			}
 		case !now.Before(r.expires):
 			s.held -= len(r.spans)
 			s.counts.Orphans += int64(len(r.spans))
 			s.release(k, r)
 		default:
-			s.expiries.push(expiry{r.expires, k})
+			s.expiries.push(expiry{r.expires, k, r})
 		}
 	}
 }

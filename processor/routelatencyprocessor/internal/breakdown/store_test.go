@@ -1,6 +1,7 @@
 package breakdown
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -15,6 +16,12 @@ var (
 	shop  = Key{"shop", "production", "GET", "/orders/{order_id}"}
 )
 
+// The services' numbers in the join.
+const (
+	shopID uint32 = iota + 1
+	inventoryID
+)
+
 func newTestStore() *Store {
 	return NewStore(Limits{Grace: 5 * time.Second, MaxSpans: 100, MaxSpansPerTrace: 10})
 }
@@ -26,29 +33,32 @@ type recorded struct {
 
 func sweep(s *Store, at time.Time) []recorded {
 	var out []recorded
-	s.Sweep(at, func(r Request, sp Split) { out = append(out, recorded{r, sp}) })
+	s.Sweep(at, func(r Request, sp Split) {
+		sp.Parts, sp.Statements = slices.Clone(sp.Parts), slices.Clone(sp.Statements) // the store reuses them
+		out = append(out, recorded{r, sp})
+	})
 	return out
 }
 
 func TestChildInAnEarlierBatchAndOneWithinTheGrace(t *testing.T) {
 	s := newTestStore()
-	s.AddSpan(trace, "shop", child(2, 1, 10, 30, sqlite), t0) // the batch before the request's
-	s.AddRequest(Request{Key: shop, TraceID: trace, Span: request(100 * ms)}, t0.Add(time.Second))
-	s.AddSpan(trace, "shop", child(3, 1, 40, 70, payments), t0.Add(3*time.Second))    // a later batch, within the grace
-	s.AddSpan(trace, "inventory", child(4, 3, 45, 65, sqlite), t0.Add(3*time.Second)) // its own request comes later
+	s.AddSpan(trace, shopID, child(2, 1, 10, 30, sqlite), t0) // the batch before the request's
+	s.AddRequest(Request{Key: shop, ServiceID: shopID, TraceID: trace, Span: request(100 * ms)}, t0.Add(time.Second))
+	s.AddSpan(trace, shopID, child(3, 1, 40, 70, payments), t0.Add(3*time.Second))    // a later batch, within the grace
+	s.AddSpan(trace, inventoryID, child(4, 3, 45, 65, sqlite), t0.Add(3*time.Second)) // its own request comes later
 	assert.Empty(t, sweep(s, t0.Add(5*time.Second)), "recorded before its grace ended")
 
 	got := sweep(s, t0.Add(6*time.Second))
 	require.Len(t, got, 1)
 	assert.Equal(t, shop, got[0].req.Key)
-	assert.Equal(t, map[Part]int64{sqlite: 20 * ms, payments: 30 * ms, self: 50 * ms}, got[0].split.Parts,
+	assert.Equal(t, map[Part]int64{sqlite: 20 * ms, payments: 30 * ms, self: 50 * ms}, parts(got[0].split),
 		"another service's spans are not the request's")
 	assert.Equal(t, Counts{Recorded: 1}, s.Drain())
 	assert.Equal(t, 1, s.Held(), "the other service's record waits for its own request")
-	s.AddRequest(Request{Key: Key{"inventory", "production", "GET", "/stock"}, TraceID: trace, Span: Span{ID: 3, Start: 42 * ms, End: 68 * ms}}, t0.Add(4*time.Second))
+	s.AddRequest(Request{Key: Key{"inventory", "production", "GET", "/stock"}, ServiceID: inventoryID, TraceID: trace, Span: Span{ID: 3, Start: 42 * ms, End: 68 * ms}}, t0.Add(4*time.Second))
 	got = sweep(s, t0.Add(9*time.Second))
 	require.Len(t, got, 1)
-	assert.Equal(t, map[Part]int64{sqlite: 20 * ms, self: 6 * ms}, got[0].split.Parts)
+	assert.Equal(t, map[Part]int64{sqlite: 20 * ms, self: 6 * ms}, parts(got[0].split))
 }
 
 // A child after the grace: the request was recorded without it. When the request had descendants (its trace has an
@@ -56,22 +66,22 @@ func TestChildInAnEarlierBatchAndOneWithinTheGrace(t *testing.T) {
 // none), so a child of it that comes later is an orphan once its own grace passes.
 func TestChildAfterTheGraceIsLateAndTheRequestRecordedWithoutIt(t *testing.T) {
 	s := newTestStore()
-	s.AddSpan(trace, "shop", child(2, 1, 10, 20, sqlite), t0)
-	s.AddRequest(Request{Key: shop, TraceID: trace, Span: request(100 * ms)}, t0)
+	s.AddSpan(trace, shopID, child(2, 1, 10, 20, sqlite), t0)
+	s.AddRequest(Request{Key: shop, ServiceID: shopID, TraceID: trace, Span: request(100 * ms)}, t0)
 	got := sweep(s, t0.Add(5*time.Second))
 	require.Len(t, got, 1)
-	assert.Equal(t, map[Part]int64{sqlite: 10 * ms, self: 90 * ms}, got[0].split.Parts)
-	s.AddSpan(trace, "shop", child(3, 1, 30, 40, sqlite), t0.Add(7*time.Second)) // after the grace
+	assert.Equal(t, map[Part]int64{sqlite: 10 * ms, self: 90 * ms}, parts(got[0].split))
+	s.AddSpan(trace, shopID, child(3, 1, 30, 40, sqlite), t0.Add(7*time.Second)) // after the grace
 	assert.Equal(t, Counts{Recorded: 1, Late: 1}, s.Drain())
 	assert.Zero(t, s.Held())
 
 	alone := pcommon.TraceID{9}
-	s.AddRequest(Request{Key: shop, TraceID: alone, Span: request(100 * ms)}, t0.Add(10*time.Second))
+	s.AddRequest(Request{Key: shop, ServiceID: shopID, TraceID: alone, Span: request(100 * ms)}, t0.Add(10*time.Second))
 	assert.Len(t, s.records, 1, "a request alone makes no entry")
 	got = sweep(s, t0.Add(15*time.Second))
 	require.Len(t, got, 1)
-	assert.Equal(t, map[Part]int64{self: 100 * ms}, got[0].split.Parts)
-	s.AddSpan(alone, "shop", child(2, 1, 10, 30, sqlite), t0.Add(40*time.Second)) // 30 s late
+	assert.Equal(t, map[Part]int64{self: 100 * ms}, parts(got[0].split))
+	s.AddSpan(alone, shopID, child(2, 1, 10, 30, sqlite), t0.Add(40*time.Second)) // 30 s late
 	sweep(s, t0.Add(45*time.Second))
 	assert.Equal(t, Counts{Recorded: 1, Orphans: 1}, s.Drain())
 	assert.Zero(t, s.Held())
@@ -79,8 +89,8 @@ func TestChildAfterTheGraceIsLateAndTheRequestRecordedWithoutIt(t *testing.T) {
 
 func TestOrphansLeaveAfterTheGraceCounted(t *testing.T) {
 	s := newTestStore()
-	s.AddSpan(trace, "shop", child(2, 9, 10, 30, sqlite), t0)
-	s.AddSpan(trace, "shop", child(3, 9, 40, 50, sqlite), t0)
+	s.AddSpan(trace, shopID, child(2, 9, 10, 30, sqlite), t0)
+	s.AddSpan(trace, shopID, child(3, 9, 40, 50, sqlite), t0)
 	sweep(s, t0.Add(4*time.Second))
 	assert.Equal(t, 2, s.Held())
 	sweep(s, t0.Add(5*time.Second))
@@ -93,11 +103,11 @@ func TestOrphansLeaveAfterTheGraceCounted(t *testing.T) {
 func TestBoundsDropAndCount(t *testing.T) {
 	s := newTestStore()
 	for i := range 100_000 {
-		s.AddSpan(trace, "shop", child(uint64(i+2), 1, 0, 1, sqlite), t0)
+		s.AddSpan(trace, shopID, child(uint64(i+2), 1, 0, 1, sqlite), t0)
 	}
 	assert.Equal(t, 10, s.Held())
 	for i := range 200 {
-		s.AddSpan(pcommon.TraceID{2, byte(i)}, "shop", child(2, 1, 0, 1, sqlite), t0)
+		s.AddSpan(pcommon.TraceID{2, byte(i)}, shopID, child(2, 1, 0, 1, sqlite), t0)
 	}
 	assert.Equal(t, 100, s.Held())
 	assert.Equal(t, int64(100_000-10+200-90), s.Drain().Dropped)

@@ -45,16 +45,38 @@ func (c Category) String() string { return categoryNames[c] }
 
 // Split is a request's breakdown: the time of each part, in nanoseconds, adding up to the request's duration.
 type Split struct {
-	Parts map[Part]int64
-	// Calls counts the spans of each part (self excluded).
-	Calls map[Part]int
-	// Statements counts each normalized statement's executions, StatementNanos their own time.
-	Statements     map[string]int
-	StatementNanos map[string]int64
+	// Parts are in the order first met, self first; a part whose calls all ran outside the request has Nanos 0.
+	Parts []PartTime
+	// Statements are the normalized database statements run, with their own time.
+	Statements []StatementTime
 	// Async counts the descendants that ended after the request (clipped to it).
 	Async int
 	// Cycle is set when the parent links among the spans formed a cycle; the spans of the cycle were left out.
 	Cycle bool
+}
+
+// PartTime is one part of a split: its own time and its spans (0 for self).
+type PartTime struct {
+	Part  Part
+	Nanos int64
+	Calls int
+}
+
+// StatementTime is one statement of a split: its executions and their own time.
+type StatementTime struct {
+	Statement string
+	Nanos     int64
+	Calls     int
+}
+
+// Part returns the time of a part (0 when absent).
+func (s Split) Part(p Part) PartTime {
+	for _, pt := range s.Parts {
+		if pt.Part == p {
+			return pt
+		}
+	}
+	return PartTime{Part: p}
 }
 
 type event struct {
@@ -74,7 +96,11 @@ type Computer struct {
 	innermost    []int32 // running nodes without a running descendant
 	slot         []int32 // each node's position in innermost, -1 when not in it
 	own          []int64 // each node's own time
-	out          Split   // its maps are cleared and filled by each Compute
+	// parts and statements back each Compute's split; the indexes find them among many (see linearSearch).
+	parts          []PartTime
+	statements     []StatementTime
+	partIndex      map[Part]int
+	statementIndex map[string]int
 }
 
 // Compute is Computer.Compute with fresh buffers: its split is the caller's to keep.
@@ -85,38 +111,26 @@ func Compute(request Span, spans []Span) Split {
 
 // Compute splits the request's time among the descendants of request in spans (any order; spans not below the
 // request, or in a parent cycle, are left out). A descendant is clipped to the request: what it ran before the
-// request started (clock skew) or after it ended (async work) does not count. The split's maps are the Computer's:
-// valid until its next Compute.
+// request started (clock skew) or after it ended (async work) does not count. The split's slices are the
+// Computer's: valid until its next Compute.
 func (c *Computer) Compute(request Span, spans []Span) Split {
-	if c.out.Parts == nil {
-		c.out = Split{Parts: map[Part]int64{}, Calls: map[Part]int{}, Statements: map[string]int{}, StatementNanos: map[string]int64{}}
-	}
-	out := Split{Parts: c.out.Parts, Calls: c.out.Calls, Statements: c.out.Statements, StatementNanos: c.out.StatementNanos}
-	clear(out.Parts)
-	clear(out.Calls)
-	clear(out.Statements)
-	clear(out.StatementNanos)
+	out := Split{Parts: c.parts[:0], Statements: c.statements[:0]}
+	defer func() { c.parts, c.statements = out.Parts[:0], out.Statements[:0] }()
 	if request.End <= request.Start {
 		return out
 	}
 	c.walk(request, spans, &out)
 	c.sweep(request, spans)
-	for n, i := range c.nodes {
-		if c.own[n] == 0 && i >= 0 {
-			continue
-		}
-		part := Part{Category: Self}
-		if i >= 0 {
-			part = spans[i].Part
-		}
-		out.Parts[part] += c.own[n]
-	}
+	out.Parts = append(out.Parts, PartTime{Part: Part{Category: Self}, Nanos: c.own[0]})
 	for n, i := range c.nodes[1:] {
 		s := &spans[i]
-		out.Calls[s.Part]++
+		p := c.partOf(&out, s.Part)
+		p.Nanos += c.own[n+1]
+		p.Calls++
 		if s.Statement != "" {
-			out.Statements[s.Statement]++
-			out.StatementNanos[s.Statement] += c.own[n+1]
+			st := c.statementOf(&out, s.Statement)
+			st.Nanos += c.own[n+1]
+			st.Calls++
 		}
 		if s.End > request.End {
 			out.Async++
@@ -125,59 +139,121 @@ func (c *Computer) Compute(request Span, spans []Span) Split {
 	return out
 }
 
+// linearSearch is how many parts (or statements) a split searches one by one before it indexes them: a request
+// touches a few, but a tree of thousands of distinct names must not cost their square.
+const linearSearch = 16
+
+func (c *Computer) partOf(out *Split, p Part) *PartTime {
+	i := find(&out.Parts, &c.partIndex, p, func(pt *PartTime) Part { return pt.Part })
+	if i == len(out.Parts) {
+		out.Parts = append(out.Parts, PartTime{Part: p})
+	}
+	return &out.Parts[i]
+}
+
+func (c *Computer) statementOf(out *Split, st string) *StatementTime {
+	i := find(&out.Statements, &c.statementIndex, st, func(s *StatementTime) string { return s.Statement })
+	if i == len(out.Statements) {
+		out.Statements = append(out.Statements, StatementTime{Statement: st})
+	}
+	return &out.Statements[i]
+}
+
+// find returns the position of k in items, len(items) when absent (the caller appends it there). Past
+// linearSearch items it keeps index, built once per split when the items outgrow the linear search.
+func find[T any, K comparable](items *[]T, index *map[K]int, k K, key func(*T) K) int {
+	s := *items
+	if len(s) > linearSearch {
+		i, ok := (*index)[k]
+		if !ok {
+			i = len(s)
+			(*index)[k] = i
+		}
+		return i
+	}
+	for i := range s {
+		if key(&s[i]) == k {
+			return i
+		}
+	}
+	if len(s) == linearSearch { // k makes one more than the linear search: index them all
+		if *index == nil {
+			*index = map[K]int{}
+		}
+		clear(*index)
+		for i := range s {
+			(*index)[key(&s[i])] = i
+		}
+		(*index)[k] = len(s)
+	}
+	return len(s)
+}
+
+// smallTree is the size up to which the walk scans every span for each node's children (and each found span for a
+// repeat) instead of sorting by parent: cheaper for the few spans of a typical request.
+const smallTree = 32
+
 // walk lays out the tree below the request, breadth first from it, so that a cycle is never entered; a span id met
 // twice (a duplicate, or a cycle back into the tree) is left out and flagged.
 func (c *Computer) walk(request Span, spans []Span, out *Split) {
-	c.byParent = c.byParent[:0]
-	for i := range spans {
-		if spans[i].ID != request.ID {
-			c.byParent = append(c.byParent, int32(i))
-		}
-	}
-	slices.SortFunc(c.byParent, func(a, b int32) int { return cmp.Compare(spans[a].Parent, spans[b].Parent) })
 	c.nodes = append(c.nodes[:0], -1)
 	c.parent = append(c.parent[:0], -1)
-	var seen map[uint64]bool // only for trees too big for a linear check
-	if len(spans) > 64 {
+	small := len(spans) <= smallTree
+	var seen map[uint64]bool
+	if !small {
+		c.byParent = c.byParent[:0]
+		for i := range spans {
+			c.byParent = append(c.byParent, int32(i))
+		}
+		slices.SortFunc(c.byParent, func(a, b int32) int { return cmp.Compare(spans[a].Parent, spans[b].Parent) })
 		seen = map[uint64]bool{request.ID: true}
 	}
-	idOf := func(n int) uint64 {
-		if c.nodes[n] < 0 {
-			return request.ID
-		}
-		return spans[c.nodes[n]].ID
-	}
 	for n := 0; n < len(c.nodes); n++ {
-		id := idOf(n)
+		id := request.ID
+		if i := c.nodes[n]; i >= 0 {
+			id = spans[i].ID
+		}
+		if small {
+			for i := range spans {
+				if spans[i].Parent == id {
+					c.add(int32(i), n, spans, request.ID, seen, out)
+				}
+			}
+			continue
+		}
 		first, _ := slices.BinarySearchFunc(c.byParent, id, func(i int32, id uint64) int { return cmp.Compare(spans[i].Parent, id) })
 		for _, i := range c.byParent[first:] {
 			if spans[i].Parent != id {
 				break
 			}
-			if c.visited(spans[i].ID, seen, idOf) {
-				out.Cycle = true
-				continue
-			}
-			c.nodes = append(c.nodes, i)
-			c.parent = append(c.parent, int32(n))
+			c.add(i, n, spans, request.ID, seen, out)
 		}
 	}
 }
 
-func (c *Computer) visited(id uint64, seen map[uint64]bool, idOf func(int) uint64) bool {
+// add puts span i in the tree below node n, unless its id is in the tree already.
+func (c *Computer) add(i int32, n int, spans []Span, requestID uint64, seen map[uint64]bool, out *Split) {
+	id := spans[i].ID
 	if seen != nil {
 		if seen[id] {
-			return true
+			out.Cycle = true
+			return
 		}
 		seen[id] = true
-		return false
-	}
-	for n := range c.nodes {
-		if idOf(n) == id {
-			return true
+	} else {
+		if id == requestID {
+			out.Cycle = true
+			return
+		}
+		for _, node := range c.nodes[1:] {
+			if spans[node].ID == id {
+				out.Cycle = true
+				return
+			}
 		}
 	}
-	return false
+	c.nodes = append(c.nodes, i)
+	c.parent = append(c.parent, int32(n))
 }
 
 // sweep gives each instant of the request to the innermost nodes running then, split evenly, into c.own.
@@ -193,18 +269,7 @@ func (c *Computer) sweep(request Span, spans []Span) {
 			c.events = append(c.events, event{start, true, int32(node)}, event{end, false, int32(node)})
 		}
 	}
-	// Ends before starts at the same instant, so that back-to-back spans never overlap.
-	slices.SortFunc(c.events, func(a, b event) int {
-		switch {
-		case a.at != b.at:
-			return cmp.Compare(a.at, b.at)
-		case a.start == b.start:
-			return 0
-		case !a.start:
-			return -1
-		}
-		return 1
-	})
+	sortEvents(c.events)
 	c.runningBelow = resize(c.runningBelow, n)
 	c.running = resize(c.running, n)
 	c.slot = resize(c.slot, n)
@@ -268,4 +333,32 @@ func resize[T any](s []T, n int) []T {
 		return make([]T, n)
 	}
 	return s[:n]
+}
+
+// before orders events in time, ends before starts at the same instant, so that back-to-back spans never overlap.
+func before(a, b event) bool { return a.at < b.at || a.at == b.at && !a.start && b.start }
+
+// sortEvents sorts by insertion up to a few dozen events (a typical request's: cheaper than a general sort's calls
+// through a comparison function), and with slices.SortFunc beyond.
+func sortEvents(events []event) {
+	if len(events) > 48 {
+		slices.SortFunc(events, func(a, b event) int {
+			switch {
+			case before(a, b):
+				return -1
+			case before(b, a):
+				return 1
+			}
+			return 0
+		})
+		return
+	}
+	for i := 1; i < len(events); i++ {
+		e := events[i]
+		j := i
+		for ; j > 0 && before(e, events[j-1]); j-- {
+			events[j] = events[j-1]
+		}
+		events[j] = e
+	}
 }

@@ -1,6 +1,8 @@
 package breakdown
 
 import (
+	"math"
+	"slices"
 	"sort"
 
 	"github.com/DataDog/sketches-go/ddsketch"
@@ -41,7 +43,75 @@ type PartTotals struct {
 	Calls    uint64
 	Nanos    int64
 	// Time is each touching request's time in it (seconds); CallsPerRequest its calls.
-	Time, CallsPerRequest *ddsketch.DDSketch
+	Time            *ddsketch.DDSketch
+	CallsPerRequest CallCounts
+}
+
+// CallCounts counts requests by their number of calls, exactly: calls per request are small integers, which a
+// sketch would spend a logarithm and a store on.
+type CallCounts struct {
+	small [64]uint64     // requests with 0 to 63 calls
+	large map[int]uint64 // the others, by their count (at most MaxSpansPerTrace distinct keys)
+	total uint64
+}
+
+func (c *CallCounts) add(calls int, requests uint64) {
+	c.total += requests
+	if calls < len(c.small) {
+		c.small[calls] += requests
+		return
+	}
+	if c.large == nil {
+		c.large = map[int]uint64{}
+	}
+	c.large[calls] += requests
+}
+
+func (c *CallCounts) merge(o *CallCounts) {
+	for i, n := range o.small {
+		c.small[i] += n
+	}
+	if len(o.large) > 0 && c.large == nil {
+		c.large = map[int]uint64{}
+	}
+	for calls, n := range o.large {
+		c.large[calls] += n
+	}
+	c.total += o.total
+}
+
+// Quantile returns the smallest number of calls that at least q of the requests did not exceed (0 for none).
+func (c *CallCounts) Quantile(q float64) float64 {
+	if c.total == 0 {
+		return 0
+	}
+	rank := max(uint64(math.Ceil(q*float64(c.total))), 1)
+	seen := uint64(0)
+	for calls, n := range c.small {
+		if seen += n; seen >= rank {
+			return float64(calls)
+		}
+	}
+	large := make([]int, 0, len(c.large))
+	for calls := range c.large {
+		large = append(large, calls)
+	}
+	slices.Sort(large)
+	for _, calls := range large {
+		if seen += c.large[calls]; seen >= rank {
+			return float64(calls)
+		}
+	}
+	return float64(large[len(large)-1])
+}
+
+// TimeBins visits the distribution of Time: each bin's value (seconds, within the sketch's accuracy) and its
+// requests.
+func (pt *PartTotals) TimeBins(visit func(seconds float64, requests uint64)) {
+	pt.Time.ForEach(func(seconds, n float64) bool {
+		visit(seconds, uint64(math.Round(n))) // sums of whole request counts: exact in a float64
+		return false
+	})
 }
 
 // NPlusOneTotals counts the requests that ran one statement at least the threshold's times.
@@ -66,7 +136,7 @@ func newSketch() *ddsketch.DDSketch {
 }
 
 func newPartTotals() *PartTotals {
-	return &PartTotals{Time: newSketch(), CallsPerRequest: newSketch()}
+	return &PartTotals{Time: newSketch()}
 }
 
 // Add counts one request's split as count requests (a sampled span stands for several); threshold is the N+1
@@ -76,24 +146,26 @@ func (t *Totals) Add(split Split, request Span, count uint64, traceID pcommon.Tr
 	t.Requests += count
 	t.Async += uint64(split.Async) * count
 	t.Nanos += (request.End - request.Start) * int64(count)
-	for part, nanos := range split.Parts {
-		pt := t.part(part)
-		calls := split.Calls[part]
+	for _, p := range split.Parts {
+		if p.Nanos == 0 && p.Part.Category != Self {
+			continue // its calls ran outside the request, or under descendants of their own: no time of its own
+		}
+		pt := t.part(p.Part)
 		pt.Requests += count
-		pt.Calls += uint64(calls) * count
-		pt.Nanos += nanos * int64(count)
-		_ = pt.Time.AddWithCount(float64(nanos)/1e9, w) // never negative: cannot fail
-		if part.Category != Self {
-			_ = pt.CallsPerRequest.AddWithCount(float64(calls), w)
+		pt.Calls += uint64(p.Calls) * count
+		pt.Nanos += p.Nanos * int64(count)
+		_ = pt.Time.AddWithCount(float64(p.Nanos)/1e9, w) // never negative: cannot fail
+		if p.Part.Category != Self {
+			pt.CallsPerRequest.add(p.Calls, count)
 		}
 	}
-	for st, n := range split.Statements {
-		pt := t.statement(st)
+	for _, st := range split.Statements {
+		pt := t.statement(st.Statement)
 		pt.Requests += count
-		pt.Calls += uint64(n) * count
-		pt.Nanos += split.StatementNanos[st] * int64(count)
-		_ = pt.Time.AddWithCount(float64(split.StatementNanos[st])/1e9, w)
-		_ = pt.CallsPerRequest.AddWithCount(float64(n), w)
+		pt.Calls += uint64(st.Calls) * count
+		pt.Nanos += st.Nanos * int64(count)
+		_ = pt.Time.AddWithCount(float64(st.Nanos)/1e9, w)
+		pt.CallsPerRequest.add(st.Calls, count)
 	}
 	if st, n, flagged := NPlusOne(split, threshold); flagged {
 		np := &t.NPlusOne
@@ -169,7 +241,7 @@ func (pt *PartTotals) merge(o *PartTotals) {
 	pt.Calls += o.Calls
 	pt.Nanos += o.Nanos
 	_ = pt.Time.MergeWith(o.Time)
-	_ = pt.CallsPerRequest.MergeWith(o.CallsPerRequest)
+	pt.CallsPerRequest.merge(&o.CallsPerRequest)
 }
 
 // Row is one part or statement of Totals as the page shows it.
@@ -214,9 +286,7 @@ func (t *Totals) row(category, target string, pt *PartTotals) Row {
 	if q, err := pt.Time.GetValuesAtQuantiles([]float64{0.5, 0.95, 0.99}); err == nil {
 		r.P50, r.P95, r.P99 = q[0], q[1], q[2]
 	}
-	if q, err := pt.CallsPerRequest.GetValueAtQuantile(0.95); err == nil {
-		r.CallsP95 = q
-	}
+	r.CallsP95 = pt.CallsPerRequest.Quantile(0.95)
 	return r
 }
 

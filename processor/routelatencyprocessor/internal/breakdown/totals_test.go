@@ -68,3 +68,20 @@ func TestTotalsCountAsyncDescendantsWeighted(t *testing.T) {
 	assert.Equal(t, uint64(4), tot.Async, "one async call in a span standing for 4 requests")
 	assert.Equal(t, uint64(4), tot.Requests)
 }
+
+// Calls per request are counted exactly, past the small counts too, and merge as they add.
+func TestCallCountsQuantilesAreExact(t *testing.T) {
+	var a, b CallCounts
+	a.add(1, 18)
+	a.add(1000, 1)
+	b.add(3, 1)
+	b.add(2000, 1)
+	assert.Equal(t, 1.0, a.Quantile(0.5))
+	a.merge(&b)
+	assert.Equal(t, uint64(21), a.total)
+	assert.Equal(t, 1.0, a.Quantile(0.5))
+	assert.Equal(t, 3.0, a.Quantile(0.9), "19th of 21")
+	assert.Equal(t, 1000.0, a.Quantile(0.95), "20th of 21")
+	assert.Equal(t, 2000.0, a.Quantile(1))
+	assert.Zero(t, (&CallCounts{}).Quantile(0.95))
+}
