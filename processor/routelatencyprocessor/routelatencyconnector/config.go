@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/config/configopaque"
 
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/route"
+	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/slo"
 
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/semconv"
 )
@@ -55,7 +56,10 @@ type Config struct {
 	// Breakdown splits each request's time among its descendant spans in the same service (database, downstream
 	// calls, the team's own spans, its own time), for the metrics and the dashboard's route page.
 	Breakdown BreakdownConfig `mapstructure:"breakdown"`
-	_         struct{}
+	// SLOs are service level objectives: each request a matching route serves is counted good or bad
+	// (slo.events), and `slo-rules` writes the burn-rate alerts and Datadog definitions from the same list.
+	SLOs []slo.Objective `mapstructure:"slos"`
+	_    struct{}
 }
 
 // BreakdownConfig sets up the join of requests with their descendants. Spans pass through unchanged and
@@ -198,7 +202,7 @@ func (c *Config) Validate() error {
 	if c.Exemplars.MaxPerDataPoint < 0 || c.Exemplars.MaxPerDataPoint > 100 {
 		errs = append(errs, fmt.Errorf("exemplars.max_per_data_point: must be between 0 and 100, got %d", c.Exemplars.MaxPerDataPoint))
 	}
-	errs = append(errs, c.Dashboard.validate(), c.Breakdown.validate())
+	errs = append(errs, c.Dashboard.validate(), c.Breakdown.validate(), slo.Validate("slos", c.SLOs))
 	return errors.Join(errs...)
 }
 

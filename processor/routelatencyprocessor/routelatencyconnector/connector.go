@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/breakdown"
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/dashboard"
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/route"
+	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/slo"
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/routelatencyconnector/internal/metadata"
 
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/semconv"
@@ -60,6 +62,8 @@ type routeConnector struct {
 	history    *dashboard.History
 	dashboard  *dashboard.Server
 	breakdowns *breakdowns
+	// slos counts requests against the objectives; nil without any.
+	slos *slo.Counts
 	// reasonLate, reasonOrphan and reasonBound label the breakdown's unjoined spans.
 	reasonLate, reasonOrphan, reasonBound metric.AddOption
 
@@ -106,6 +110,14 @@ func newRouteConnector(set connector.Settings, cfg *Config, next consumer.Metric
 	if cfg.Breakdown.Enabled {
 		c.breakdowns = newBreakdowns(cfg.Breakdown, sc, c.clock.Now())
 	}
+	if len(cfg.SLOs) > 0 {
+		objectives := make([]slo.Objective, len(cfg.SLOs))
+		for i, o := range cfg.SLOs {
+			objectives[i] = o.WithDefaults()
+		}
+		c.slos = slo.NewCounts(objectives, slo.Options{MaxRoutes: cfg.MaxSeries, Delta: sc.Delta, InstanceID: sc.CollectorInstanceID, ScopeName: scopeName},
+			pcommon.NewTimestampFromTime(c.clock.Now()))
+	}
 	if c.telemetry, err = metadata.NewTelemetryBuilder(set.TelemetrySettings); err != nil {
 		return nil, err
 	}
@@ -141,7 +153,16 @@ func storeConfig(cfg *Config) aggregate.Config {
 	if cfg.Histogram.Type == histogramExponential {
 		sc.ExponentialMaxSize = cfg.Histogram.Exponential.MaxSize
 	} else {
-		for _, b := range cfg.Histogram.Explicit.Buckets {
+		// Each latency objective's threshold is a bound too, so that the histogram answers "how many were under it"
+		// exactly, as the objective counts.
+		bounds := slices.Clone(cfg.Histogram.Explicit.Buckets)
+		for _, o := range cfg.SLOs {
+			if o.Indicator == slo.Latency && o.Threshold > 0 {
+				bounds = append(bounds, o.Threshold)
+			}
+		}
+		slices.Sort(bounds)
+		for _, b := range slices.Compact(bounds) {
 			sc.ExplicitBounds = append(sc.ExplicitBounds, b.Seconds())
 		}
 	}
@@ -206,6 +227,9 @@ func (c *routeConnector) flushLoop() {
 func (c *routeConnector) flush(ctx context.Context) error {
 	now := c.clock.Now()
 	md := c.store.Flush(pcommon.NewTimestampFromTime(now), c.recordHistory(now))
+	if c.slos != nil {
+		c.slos.Flush(md, pcommon.NewTimestampFromTime(now))
+	}
 	if c.breakdowns != nil {
 		c.recordBreakdowns(ctx, now)
 		c.breakdowns.metrics.Flush(pcommon.NewTimestampFromTime(now), nil).ResourceMetrics().MoveAndAppendTo(md.ResourceMetrics())
@@ -324,6 +348,10 @@ func (c *routeConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 				isError := span.Status().Code() == ptrace.StatusCodeError || attrs.StatusCode >= 500
 				if shard.Record(&attrs, seconds, count, isError, span.TraceID(), span.SpanID(), span.EndTimestamp(), now) && res.Source != route.SourceOverflow {
 					overflow++
+				}
+				if c.slos != nil {
+					c.slos.Record(slo.Route{Service: attrs.Service, Environment: attrs.Environment, Method: req.Method, Route: res.Route},
+						int64(span.EndTimestamp())-int64(span.StartTimestamp()), attrs.StatusCode, isError, count)
 				}
 				if bd != nil {
 					bd.store.AddRequest(breakdown.Request{
