@@ -19,7 +19,7 @@ export GONOSUMDB  := github.com/DataDog,github.com/open-telemetry/opentelemetry-
 export GOTOOLCHAIN := local
 export CGO_ENABLED := 0
 
-.PHONY: help check-leftovers generate check-generated mdatagen build run test unit bench-guard validate manifests image-test screenshots capacity e2e faults faults-fast soak browser fuzz bench bench-smoke bench-component bench-compare jaeger demo image openapi-testdata clean
+.PHONY: help check-leftovers slo-rules slo-check generate check-generated mdatagen build run test unit bench-guard validate manifests image-test screenshots capacity e2e faults faults-fast soak browser fuzz bench bench-smoke bench-component bench-compare jaeger demo image openapi-testdata clean
 
 # What the tests need from Debian comes from Debian, inside the targets (CI installs nothing by hand):
 # $(call debian,CMD) installs the package of the same name when CMD is missing.
@@ -63,7 +63,7 @@ run: $(BIN)
 	$(BIN) --config config.yaml
 
 ## test: what CI runs, fastest first.
-test: check-generated unit bench-guard fuzz build validate manifests bench-smoke e2e image-test faults-fast browser
+test: check-generated unit slo-check bench-guard fuzz build validate manifests bench-smoke e2e image-test faults-fast browser
 	$(MAKE) check-leftovers
 
 ## check-leftovers: fails when a process the tests start, or a listener on the test ports, is still there.
@@ -117,6 +117,28 @@ bench-component:
 ## validate: every shipped configuration, with dummy values for the variables it needs.
 validate: $(BIN)
 	OTELCOL_APM_BIN=$(CURDIR)/$(BIN) go test -count=1 -run TestShippedConfigs ./e2e/...
+
+# The service level objectives of environments/slos.yaml, and what slo-rules writes from them.
+SLO_RULES := bin/slo-rules
+SLO_ARGS  := -config config.yaml -config environments/slos.yaml \
+	-prometheus deploy/prometheus/slo-rules.yaml -datadog deploy/datadog/slos.json
+
+$(SLO_RULES): $(shell find $(COMPONENT_DIR) -name '*.go' -not -name '*_test.go')
+	cd $(COMPONENT_DIR) && go build -trimpath -o $(CURDIR)/$(SLO_RULES) ./cmd/slo-rules
+
+## slo-rules: writes the Prometheus rules (deploy/prometheus/slo-rules.yaml) and the Datadog SLOs and monitors
+## (deploy/datadog/slos.json) from the objectives in environments/slos.yaml.
+slo-rules: $(SLO_RULES)
+	$(SLO_RULES) $(SLO_ARGS)
+
+## slo-check: the checked-in rules and definitions are what the objectives give; promtool checks the rules and runs
+## their unit tests (deploy/prometheus/slo-rules.test.yaml); the Datadog JSON decodes strictly with Datadog's types.
+slo-check: $(SLO_RULES)
+	command -v promtool >/dev/null || $(call debian-install,prometheus)
+	$(SLO_RULES) $(SLO_ARGS) -check
+	promtool check rules deploy/prometheus/slo-rules.yaml
+	promtool test rules deploy/prometheus/slo-rules.test.yaml
+	go test -count=1 ./deploy/datadog/
 
 ## manifests: kustomize builds deploy/kubernetes and every resource decodes strictly into its Kubernetes API type;
 ## containers set every variable their configurations require.

@@ -166,8 +166,10 @@ func alerts(o Objective) RuleGroup {
 				return fmt.Sprintf("max without (sloth_window) (%s%s{sloth_id=%q} > (%s))", recordErrorRatio, PromDuration(w), o.Name, bound)
 			}
 			pair := fmt.Sprintf("(\n  %s\n  and\n  %s", over(a.Short), over(a.Long))
-			if o.MinRequestsPerHour > 0 { // quiet while the long window saw too few requests to judge
-				pair += fmt.Sprintf("\n  and on (%s)\n  %s * 3600 >= %v", routeLabels, rate(o, "", a.Long), o.MinRequestsPerHour)
+			// Quiet while the short window sees too few requests to judge. Not the long one: rate divides by the whole
+			// range, so a route younger than 3 days would read as quiet traffic for hours.
+			if o.MinRequestsPerHour > 0 {
+				pair += fmt.Sprintf("\n  and on (%s)\n  %s * 3600 >= %v", routeLabels, rate(o, "", a.Short), o.MinRequestsPerHour)
 			}
 			pairs = append(pairs, pair+"\n)")
 		}
