@@ -145,10 +145,11 @@ slo-check: $(SLO_RULES)
 manifests:
 	cd deploy/kubernetes && go vet ./... && go test -count=1 ./...
 
-## e2e: real collector, real Jaeger, the Datadog intake, a real Prometheus (Debian's package, installed when
-## missing) and the example service, all on loopback.
+## e2e: real collector, real Jaeger, the Datadog intake, a real Prometheus and Alertmanager (Debian's packages,
+## installed when missing) and the example service, all on loopback.
 e2e: $(BIN) $(SHOPAPI) $(JAEGER)
 	$(call debian,prometheus)
+	$(call debian,prometheus-alertmanager)
 	OTELCOL_APM_BIN=$(CURDIR)/$(BIN) JAEGER_BIN=$(CURDIR)/$(JAEGER) SHOPAPI_BIN=$(CURDIR)/$(SHOPAPI) \
 		go test -count=1 -timeout 20m ./e2e/ ./e2e/ddintake/ ./e2e/harness/
 

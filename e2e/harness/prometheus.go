@@ -36,12 +36,37 @@ func PrometheusBinary(t testing.TB) string {
 // Prometheus negotiates the protobuf format and keeps exponential histograms as native histograms.
 func StartPrometheus(t testing.TB, nativeHistograms bool, targets ...string) *Prometheus {
 	t.Helper()
+	return StartPrometheusWith(t, PrometheusOptions{NativeHistograms: nativeHistograms}, targets...)
+}
+
+// PrometheusOptions add to the scrape configuration.
+type PrometheusOptions struct {
+	NativeHistograms bool
+	// RuleFiles are evaluated every second; Alertmanager (host:port) receives their alerts.
+	RuleFiles    []string
+	Alertmanager string
+}
+
+// StartPrometheusWith is StartPrometheus with rule files and an Alertmanager.
+func StartPrometheusWith(t testing.TB, opts PrometheusOptions, targets ...string) *Prometheus {
+	t.Helper()
+	nativeHistograms := opts.NativeHistograms
 	dir := t.TempDir()
 	quoted := make([]string, len(targets))
 	for i, target := range targets {
 		quoted[i] = strconv.Quote(target)
 	}
 	config := fmt.Sprintf("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: otelcol-apm\n    static_configs:\n      - targets: [%s]\n", strings.Join(quoted, ", "))
+	if len(opts.RuleFiles) > 0 {
+		files := make([]string, len(opts.RuleFiles))
+		for i, f := range opts.RuleFiles {
+			files[i] = strconv.Quote(f)
+		}
+		config += fmt.Sprintf("rule_files: [%s]\n", strings.Join(files, ", "))
+	}
+	if opts.Alertmanager != "" {
+		config += fmt.Sprintf("alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: [%q]\n", opts.Alertmanager)
+	}
 	configFile := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(configFile, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
