@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${DEMO_DURATION:-10m}
-configs=(--config config.yaml)
+# The example services' objectives (environments/slos.yaml): the dashboard's SLO view, slo_events_total on :8889.
+configs=(--config config.yaml --config environments/slos.yaml)
 if curl -sf -o /dev/null localhost:16686/api/services; then
 	configs+=(--config environments/development.yaml)
 	echo "Jaeger found on localhost:16686: spans go to it, the dashboard links to their traces"

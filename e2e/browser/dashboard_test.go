@@ -126,14 +126,18 @@ func exactP99Ms(latencies []time.Duration) float64 {
 	return float64(s[int(math.Floor(0.99*float64(len(s)-1)))]) / 1e6
 }
 
-func startCollector(t *testing.T) (otlpHTTP, dashboard string) {
+func startCollector(t *testing.T, overlays ...string) (otlpHTTP, dashboard string) {
 	bin := os.Getenv("OTELCOL_APM_BIN")
 	if bin == "" {
 		t.Fatal("OTELCOL_APM_BIN is not set: run through make (make browser)")
 	}
 	root, _ := filepath.Abs("../..")
 	otlpHTTP, dashboard, health := freeAddr(t), freeAddr(t), freeAddr(t)
-	cmd := exec.Command(bin, "--config", filepath.Join(root, "config.yaml"))
+	args := []string{"--config", filepath.Join(root, "config.yaml")}
+	for _, o := range overlays {
+		args = append(args, "--config", filepath.Join(root, o))
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(),
 		"OTLP_GRPC_ENDPOINT="+freeAddr(t), "OTLP_HTTP_ENDPOINT="+otlpHTTP, "HEALTH_CHECK_ENDPOINT="+health,
 		"ROUTE_METRICS_ENDPOINT="+freeAddr(t), "TELEMETRY_METRICS_PORT="+strings.Split(freeAddr(t), ":")[1],
@@ -528,8 +532,10 @@ func checkLayout(t *testing.T, ctx context.Context, width int) {
 }
 
 // shot saves a PNG (quality 100 makes Chromium encode PNG).
-func shot(t *testing.T, ctx context.Context, name string) {
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+func shot(t *testing.T, ctx context.Context, name string) { shotOf(t, ctx, name, chromedp.FullScreenshot(100)) }
+
+func shotOf(t *testing.T, ctx context.Context, name string, capture chromedp.Action[[]byte]) {
+	png, err := chromedp.Run(ctx, capture)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -575,4 +581,6 @@ func TestScreenshots(t *testing.T) {
 	do(t, ctx, chromedp.Navigate(base+"/route?"+orders.Encode()), chromedp.WaitVisible(`#breakdown-chart svg rect.bar`),
 		chromedp.WaitVisible(`#breakdown-parts tr`), chromedp.Sleep(500*time.Millisecond))
 	shot(t, ctx, "breakdown.png")
+	do(t, ctx, chromedp.Navigate(base+"/?window=1h&service=shop"), chromedp.WaitVisible(`#slo-table tr`), chromedp.Sleep(500*time.Millisecond))
+	shotOf(t, ctx, "slo.png", chromedp.Screenshot(`#slo-section`))
 }

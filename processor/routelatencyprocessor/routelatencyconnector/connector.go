@@ -95,6 +95,14 @@ func newRouteConnector(set connector.Settings, cfg *Config, next consumer.Metric
 		sc.CollectorInstanceID = stringAttr(set.Resource.Attributes(), semconv.ServiceInstanceID)
 	}
 	c.store = aggregate.NewStore(sc, pcommon.NewTimestampFromTime(c.clock.Now()))
+	objectives := make([]slo.Objective, len(cfg.SLOs))
+	for i, o := range cfg.SLOs {
+		objectives[i] = o.WithDefaults()
+	}
+	if len(objectives) > 0 {
+		c.slos = slo.NewCounts(objectives, slo.Options{MaxRoutes: cfg.MaxSeries, Delta: sc.Delta, InstanceID: sc.CollectorInstanceID, ScopeName: scopeName},
+			pcommon.NewTimestampFromTime(c.clock.Now()))
+	}
 	if d := cfg.Dashboard; d.Endpoint != "" {
 		c.history = dashboard.NewHistory(d.Slice, d.History, d.MaxRoutes)
 		var peers *dashboard.Peers
@@ -104,19 +112,11 @@ func newRouteConnector(set connector.Settings, cfg *Config, next consumer.Metric
 		instance := stringAttr(set.Resource.Attributes(), semconv.ServiceInstanceID)
 		c.dashboard = dashboard.NewServer(c.history, dashboard.Options{
 			JaegerUI: d.JaegerUIURL, BearerToken: string(d.BearerToken), Routes: resolver, Instance: instance, Peers: peers,
-			FlushInterval: cfg.FlushInterval, Now: clk.Now,
+			FlushInterval: cfg.FlushInterval, Now: clk.Now, Objectives: objectives,
 		})
 	}
 	if cfg.Breakdown.Enabled {
 		c.breakdowns = newBreakdowns(cfg.Breakdown, sc, c.clock.Now())
-	}
-	if len(cfg.SLOs) > 0 {
-		objectives := make([]slo.Objective, len(cfg.SLOs))
-		for i, o := range cfg.SLOs {
-			objectives[i] = o.WithDefaults()
-		}
-		c.slos = slo.NewCounts(objectives, slo.Options{MaxRoutes: cfg.MaxSeries, Delta: sc.Delta, InstanceID: sc.CollectorInstanceID, ScopeName: scopeName},
-			pcommon.NewTimestampFromTime(c.clock.Now()))
 	}
 	if c.telemetry, err = metadata.NewTelemetryBuilder(set.TelemetrySettings); err != nil {
 		return nil, err
@@ -228,7 +228,13 @@ func (c *routeConnector) flush(ctx context.Context) error {
 	now := c.clock.Now()
 	md := c.store.Flush(pcommon.NewTimestampFromTime(now), c.recordHistory(now))
 	if c.slos != nil {
-		c.slos.Flush(md, pcommon.NewTimestampFromTime(now))
+		for _, snap := range c.slos.Flush(md, pcommon.NewTimestampFromTime(now)) {
+			if c.history != nil {
+				r := snap.Route
+				c.history.RecordSLO(dashboard.RouteKey{Service: r.Service, Environment: r.Environment, Method: r.Method, Route: r.Route},
+					c.slos.Objectives()[snap.Objective].Name, snap.Outcome, now)
+			}
+		}
 	}
 	if c.breakdowns != nil {
 		c.recordBreakdowns(ctx, now)

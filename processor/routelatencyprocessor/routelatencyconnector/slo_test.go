@@ -1,16 +1,19 @@
 package routelatencyconnector
 
 import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/golden"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/pdatatest/pmetrictest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/slo"
@@ -79,7 +82,7 @@ func TestSLOEventsCountGoodAndBadByHand(t *testing.T) {
 
 	// Cumulative: a second interval adds to the first.
 	require.NoError(t, tc.ConsumeTraces(t.Context(), traces(sloTraffic()[0])))
-	assert.Equal(t, int64(3), sloEvents(tc.flushAt(30*time.Second))["orders-latency /orders/{order_id} good"])
+	assert.Equal(t, int64(3), sloEvents(tc.flushAt(30 * time.Second))["orders-latency /orders/{order_id} good"])
 }
 
 func TestSLOEventsAsDeltasAddUpToWhatWasSent(t *testing.T) {
@@ -119,4 +122,61 @@ func sloOnly(md pmetric.Metrics) pmetric.Metrics {
 		}
 	}
 	return out
+}
+
+// The route page's SLO view over the history it holds: 1,000 order reads, 30 over 300 ms (3 %, thirty times a
+// 99.9 % budget): compliance 97 %, the budget overspent, a burn rate of 30 over 5 minutes and the hour: critical
+// (above the page factor 14.4 on both windows of the 1h/5m alert).
+func TestSLOViewOnTheDashboard(t *testing.T) {
+	tc := newTestConnector(t, func(cfg *Config) {
+		sloConfig(cfg)
+		cfg.Dashboard.Endpoint = "127.0.0.1:0"
+		cfg.SLOs[0].MinRequestsPerHour = 100
+	})
+	var spans []span
+	for i := range 1000 {
+		d := 100 * time.Millisecond
+		if i%100 < 3 {
+			d = 400 * time.Millisecond
+		}
+		spans = append(spans, sloTraffic()[0])
+		spans[i].duration = d
+	}
+	require.NoError(t, tc.ConsumeTraces(t.Context(), traces(spans...)))
+	tc.flushAt(15 * time.Second)
+
+	rec := httptest.NewRecorder()
+	tc.dashboard.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/slos?service=shop&route=/orders/{order_id}", nil))
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	var body struct {
+		Objectives []struct {
+			Name, State string
+			Good, Bad   uint64
+			Compliance  float64
+			BudgetLeft  float64  `json:"budget_left"`
+			ThresholdMs *float64 `json:"threshold_ms"`
+			TooFew      bool     `json:"too_few"`
+			Burn        []struct {
+				Window string
+				Rate   *float64
+			}
+		}
+	}
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body))
+	require.Len(t, body.Objectives, 2)
+	o := body.Objectives[0]
+	assert.Equal(t, "orders-latency", o.Name)
+	assert.Equal(t, uint64(970), o.Good)
+	assert.Equal(t, uint64(30), o.Bad)
+	assert.InDelta(t, 0.97, o.Compliance, 1e-9)
+	assert.InDelta(t, 1-30/(1000*0.001), o.BudgetLeft, 1e-9)
+	assert.Equal(t, 300.0, *o.ThresholdMs)
+	assert.Equal(t, "critical", o.State)
+	assert.False(t, o.TooFew, "1,000 requests in 15 s")
+	require.Equal(t, "5m", o.Burn[0].Window)
+	assert.InDelta(t, 30, *o.Burn[0].Rate, 1e-9)
+	assert.InDelta(t, 30, *o.Burn[2].Rate, 1e-9, "1h")
+	assert.Nil(t, o.Burn[3].Rate, "6h is beyond the hour the page holds")
+	assert.Equal(t, "shop-availability", body.Objectives[1].Name)
+	assert.Equal(t, "ok", body.Objectives[1].State)
 }

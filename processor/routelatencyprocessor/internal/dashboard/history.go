@@ -11,6 +11,7 @@ import (
 	"github.com/DataDog/sketches-go/ddsketch"
 
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/breakdown"
+	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/slo"
 )
 
 const (
@@ -84,6 +85,8 @@ type timeSlice struct {
 	// breakdown adds up the breakdowns of the requests recorded in this slice (a grace after they arrived); nil
 	// for none.
 	breakdown *breakdown.Totals
+	// slo counts the slice's requests per objective (by name) the route is counted against; nil for none.
+	slo map[string]slo.Outcome
 }
 
 // NewHistory keeps history/slice slices per route for at most maxRoutes routes.
@@ -124,6 +127,51 @@ func (h *History) RecordBreakdown(key RouteKey, t *breakdown.Totals, at time.Tim
 		ts.breakdown = breakdown.NewTotals()
 	}
 	ts.breakdown.Merge(t)
+}
+
+// RecordSLO adds a route's good and bad requests under one objective, flushed at the given time.
+func (h *History) RecordSLO(key RouteKey, objective string, out slo.Outcome, at time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ts := h.sliceAt(key, at)
+	if ts == nil {
+		return
+	}
+	if ts.slo == nil {
+		ts.slo = map[string]slo.Outcome{}
+	}
+	o := ts.slo[objective]
+	o.Good += out.Good
+	o.Bad += out.Bad
+	ts.slo[objective] = o
+}
+
+// sloKey is one route under one objective.
+type sloKey struct {
+	RouteKey
+	objective string
+}
+
+// sloOutcomes adds up, per route and objective, the counts of the slices in the window ending at end.
+func (h *History) sloOutcomes(window time.Duration, end time.Time) map[sloKey]slo.Outcome {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := map[sloKey]slo.Outcome{}
+	for key, rh := range h.routes {
+		for _, ts := range rh.ring {
+			if !h.inWindow(ts, window, end) {
+				continue
+			}
+			for name, o := range ts.slo {
+				k := sloKey{key, name}
+				sum := out[k]
+				sum.Good += o.Good
+				sum.Bad += o.Bad
+				out[k] = sum
+			}
+		}
+	}
+	return out
 }
 
 // sliceAt returns the route's slice that holds the given time, making room for it; nil when the route is one too

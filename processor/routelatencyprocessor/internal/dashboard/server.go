@@ -17,6 +17,7 @@ import (
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/semconv"
 
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/breakdown"
+	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/slo"
 )
 
 // The pages are static: a small script draws every chart as SVG from the JSON API (no library, no build step,
@@ -51,6 +52,8 @@ type Options struct {
 	FlushInterval time.Duration
 	// Now is the clock windows end at: the connector's, so that the page and the history agree (time.Now if nil).
 	Now func() time.Time
+	// Objectives are the connector's service level objectives (defaults filled in), for /api/slos.
+	Objectives []slo.Objective
 }
 
 // Server serves the pages and the JSON API from a History.
@@ -76,6 +79,7 @@ func NewServer(history *History, opts Options) *Server {
 	mux.HandleFunc("GET /api/routes", s.apiRoutes)
 	mux.HandleFunc("GET /api/series", s.apiSeries)
 	mux.HandleFunc("GET /api/sketches", s.apiSketches)
+	mux.HandleFunc("GET /api/slos", s.apiSLOs)
 	s.server = &http.Server{Handler: s.authorized(mux), ReadHeaderTimeout: 5 * time.Second}
 	return s
 }

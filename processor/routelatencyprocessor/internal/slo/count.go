@@ -51,6 +51,8 @@ type Counts struct {
 type routeCounts struct {
 	objectives []int // indices into Counts.objectives
 	outcomes   []Outcome
+	// interval is the counts since the last Flush, whatever the temporality (the dashboard's slices).
+	interval []Outcome
 	// overflow is set on the objectives whose routes were full when this route came: it counts into the overflow.
 	overflow []bool
 }
@@ -92,14 +94,16 @@ func (c *Counts) Record(route Route, nanos, statusCode int64, failed bool, count
 		return
 	}
 	for i, o := range rc.objectives {
-		out := &rc.outcomes[i]
+		out, iv := &rc.outcomes[i], &rc.interval[i]
 		if rc.overflow[i] {
-			out = &c.overflow[o]
+			out, iv = &c.overflow[o], &Outcome{}
 		}
 		if c.objectives[o].Good(nanos, statusCode, failed) {
 			out.Good += count
+			iv.Good += count
 		} else {
 			out.Bad += count
+			iv.Bad += count
 		}
 	}
 	c.interval[route] = rc
@@ -113,6 +117,7 @@ func (c *Counts) add(route Route) *routeCounts {
 		if c.objectives[i].Matches(route.Service, route.Environment, route.Method, route.Route) {
 			rc.objectives = append(rc.objectives, i)
 			rc.outcomes = append(rc.outcomes, Outcome{})
+			rc.interval = append(rc.interval, Outcome{})
 			full := c.counted[i] >= c.maxRoutes
 			rc.overflow = append(rc.overflow, full)
 			if !full {
@@ -144,9 +149,10 @@ func (c *Counts) Flush(md pmetric.Metrics, now pcommon.Timestamp) []Snapshot {
 	for route, rc := range c.interval {
 		for i, o := range rc.objectives {
 			if !rc.overflow[i] {
-				out = append(out, Snapshot{o, route, rc.outcomes[i]})
+				out = append(out, Snapshot{o, route, rc.interval[i]})
 			}
 		}
+		clear(rc.interval)
 	}
 	c.writeEvents(md, now)
 	c.writeGauges(md, now)

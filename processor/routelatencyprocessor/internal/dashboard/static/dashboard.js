@@ -49,6 +49,8 @@ function fmtPct(f) {
 }
 
 function fmtSpan(seconds) {
+  if (seconds >= 2 * 86400) return sig(seconds / 86400) + " d";
+  if (seconds >= 2 * 3600) return sig(seconds / 3600) + " h";
   if (seconds < 60) return Math.round(seconds) + " s";
   const m = Math.floor(seconds / 60), s = Math.round(seconds % 60);
   return s ? `${m} min ${s} s` : `${m} min`;
@@ -406,6 +408,38 @@ function change(now, before) {
 
 // ---- the overview: one service and environment -----------------------------------------------------------------
 
+// sloTable fills tbody with one row per route under an objective, as /api/slos gives them. Compliance and budget are
+// over the history the page holds (covered), not the objective's window: the Prometheus rules have that.
+const SLO_STATE_COLORS = { ok: "#1a7f37", increasing: "#bf8700", recovering: "#0969da", critical: "#cf222e", "too few requests": "#57606a" };
+function fmtBurn(b) { return b.rate == null ? "–" : sig(b.rate) + "×"; }
+function sloTable(section, body, withRoute) {
+  const tbody = section.querySelector("tbody");
+  tbody.replaceChildren();
+  section.hidden = body.objectives.length === 0;
+  section.querySelector(".slo-covered").textContent =
+    `Compliance and budget over the ${fmtSpan(body.covered_seconds)} the page holds (the objectives' windows are in Prometheus, from make slo-rules); burn rates beyond it are not shown.`;
+  for (const o of body.objectives) {
+    const tr = document.createElement("tr");
+    tr.dataset.slo = o.name;
+    tr.dataset.route = `${o.method} ${o.route}`;
+    const target = o.indicator === "latency" ? `${o.target} % ≤ ${fmtMs(o.threshold_ms)}` : `${o.target} % available`;
+    const burn5 = o.burn.find(b => b.window === "5m"), burn1h = o.burn.find(b => b.window === "1h");
+    const cells = [
+      ["text name", o.name], ...(withRoute ? [["text route", `${o.service} · ${o.method} ${o.route}`]] : []),
+      ["text target", target], ["good", fmtCount(o.good)], ["bad", fmtCount(o.bad)],
+      ["compliance", o.compliance == null ? "–" : fmtPct(o.compliance)],
+      ["budget", o.budget_left < 0 ? "exhausted" : fmtPct(o.budget_left)],
+      ["burn5m", fmtBurn(burn5)], ["burn1h", fmtBurn(burn1h)],
+      ["text state", o.state],
+      ["exhaustion", o.exhaustion_seconds == null ? "–" : o.budget_left <= 0 ? "now" : fmtSpan(o.exhaustion_seconds)],
+    ];
+    for (const [cls, text] of cells) el("td", { class: cls }, tr, text);
+    tr.querySelector(".state").style.color = SLO_STATE_COLORS[o.state] || "";
+    if (o.too_few) tr.querySelector(".state").title = `${sig(o.requests_per_hour)} requests an hour: too few to judge`;
+    tbody.append(tr);
+  }
+}
+
 const OVERVIEW_DEFAULTS = { window: "5m", service: "", environment: "", sort: "impact", dir: "desc", scope: "replica", refresh: "", junk: "" };
 
 function initOverview() {
@@ -455,6 +489,8 @@ function initOverview() {
       // The environment column only when the table mixes environments.
       document.getElementById("routes").classList.toggle("one-env", new Set(rows.map(r => r.environment)).size < 2);
       renderTable(rows, all);
+      const slos = await getJSON("api/slos?" + new URLSearchParams({ service: state.service, environment: state.environment || "" }));
+      sloTable($("slo-section"), slos, true);
       if (state.scope === "fleet") { $("overview").hidden = true; return; }
       $("overview").hidden = false;
       const sq = new URLSearchParams({ window: state.window, service: state.service });
@@ -600,7 +636,12 @@ function initRoute() {
       $("content").hidden = traffic.length === 0;
       $("empty").hidden = traffic.length > 0;
       tiles($("tiles"), body.summary, body.previous);
-      timeChart($("latency-chart"), body, traffic, { lines: LATENCY_LINES, yFormat: fmtMs, tip: latencyTip, label: "latency percentiles per slice" });
+      const slos = await getJSON("api/slos?" + new URLSearchParams({ service: state.service, environment: state.environment || "", method: state.method, route: state.route }));
+      sloTable($("slo-section"), slos, false);
+      // Each latency objective's threshold across the latency chart.
+      const thresholds = slos.objectives.filter(o => o.threshold_ms != null).map(o => ({
+        key: "threshold-" + o.name, label: `${o.name} threshold`, color: "#8250df", dash: "6 3", radius: 0, value: () => o.threshold_ms }));
+      timeChart($("latency-chart"), body, traffic, { lines: [...LATENCY_LINES, ...thresholds], yFormat: fmtMs, tip: latencyTip, label: "latency percentiles per slice" });
       timeChart($("requests-chart"), body, traffic, { bars: REQUEST_BARS, yFormat: fmtCount, tip: requestTip, label: "requests and errors per slice" });
       timeChart($("status-chart"), body, traffic, { bars: STATUS_BARS, yFormat: fmtCount,
         tip: p => Object.entries(p.status).filter(([, n]) => n).map(([k, n]) => `${k} ${n}`).join(", "), label: "status classes per slice" });
