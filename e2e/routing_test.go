@@ -272,7 +272,7 @@ func TestDevelopmentSendsSpansToJaegerOnly(t *testing.T) {
 // TestProductionSendsSpansAndRouteMetricsToDatadogOnly: config.yaml + production.yaml.
 func TestProductionSendsSpansAndRouteMetricsToDatadogOnly(t *testing.T) {
 	b := startBackends(t)
-	col := harness.StartSecureCollector(t, configs("environments/production.yaml"), b.collectorEnv()...)
+	col := harness.StartSecureCollector(t, configs("environments/production.yaml", "environments/slos.yaml"), b.collectorEnv()...)
 	shop := harness.StartShopAPI(t, "shop-prod", "production", col)
 	want := shop.Drive(t, harness.StandardMix)
 	shop.Stop()
@@ -312,6 +312,20 @@ func TestProductionSendsSpansAndRouteMetricsToDatadogOnly(t *testing.T) {
 			ok = ok && requests[name] == float64(n)
 		}
 		return ok, fmt.Sprintf("requests %v, errors %v, sketch counts %v", requests, errs, sketched)
+	})
+	// The objectives' counts arrive as deltas that add up to what was sent: every checkout fails, items and the
+	// 600 ms reports are under their thresholds.
+	m := harness.StandardMix
+	wantSLO := map[string]float64{"checkout-availability bad": float64(m.Checkouts), "checkout-availability good": 0,
+		"items-latency good": float64(m.Items + 1), "items-latency bad": 0, "reports-latency good": float64(m.Slow), "reports-latency bad": 0}
+	harness.Eventually(t, 60*time.Second, "slo.events deltas at the intake", func() (bool, string) {
+		got := map[string]float64{}
+		for _, p := range b.intake.Points() {
+			if p.Metric == "slo.events" && !p.Sketch {
+				got[p.Tag("slo.name")+" "+p.Tag("outcome")] += p.Value
+			}
+		}
+		return fmt.Sprint(got) == fmt.Sprint(wantSLO), fmt.Sprintf("got %v, want %v", got, wantSLO)
 	})
 	b.assertAPMStats(t, "shop-prod", "production", got)
 	b.assertJaegerHasNo(t, "shop-prod")

@@ -76,8 +76,11 @@ func TestSLOViewInChromium(t *testing.T) {
 
 	ctx, cancel := browser(t, 1400)
 	defer cancel()
+	// cells counts the row's HTML cells laid out with a height: what a reader sees, not only what the DOM holds.
 	rowsJS := `[...document.querySelectorAll("#slo-table tr")].map(tr => ({name: tr.dataset.slo, route: tr.dataset.route,
-	  good: tr.querySelector(".good").textContent, bad: tr.querySelector(".bad").textContent, state: tr.querySelector(".state").textContent}))`
+	  good: tr.querySelector(".good").textContent, bad: tr.querySelector(".bad").textContent, state: tr.querySelector(".state").textContent,
+	  cells: String([...tr.cells].filter(td => td.offsetHeight > 0).length),
+	  headers: String(tr.closest("table").tHead.rows[0].cells.length)}))`
 	check := func(page string, objectives []apiSLO) {
 		rows := eval[[]map[string]string](t, ctx, rowsJS)
 		if len(rows) != len(objectives) {
@@ -85,6 +88,9 @@ func TestSLOViewInChromium(t *testing.T) {
 		}
 		for i, o := range objectives {
 			r := rows[i]
+			if r["cells"] != r["headers"] {
+				t.Errorf("%s row %d: %s cells shown under %s headers", page, i, r["cells"], r["headers"])
+			}
 			if r["name"] != o.Name || r["route"] != o.Method+" "+o.Route || r["good"] != strconv.Itoa(o.Good) || r["bad"] != strconv.Itoa(o.Bad) || r["state"] != o.State {
 				t.Errorf("%s row %d: %v, API %+v", page, i, r, o)
 			}

@@ -433,7 +433,12 @@ function sloTable(section, body, withRoute) {
       ["text state", o.state],
       ["exhaustion", o.exhaustion_seconds == null ? "–" : o.budget_left <= 0 ? "now" : fmtSpan(o.exhaustion_seconds)],
     ];
-    for (const [cls, text] of cells) el("td", { class: cls }, tr, text);
+    for (const [cls, text] of cells) {
+      const td = document.createElement("td");
+      td.className = cls;
+      td.textContent = text;
+      tr.append(td);
+    }
     tr.querySelector(".state").style.color = SLO_STATE_COLORS[o.state] || "";
     if (o.too_few) tr.querySelector(".state").title = `${sig(o.requests_per_hour)} requests an hour: too few to judge`;
     tbody.append(tr);
