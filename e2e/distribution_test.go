@@ -42,6 +42,9 @@ func TestShippedConfigsValidate(t *testing.T) {
 		cases[env] = []string{base, harness.ConfigPath("environments/" + env + ".yaml")}
 	}
 	cases["gateway-newrelic"] = []string{base, harness.ConfigPath("environments/gateway.yaml"), harness.ConfigPath("environments/gateway-newrelic.yaml")}
+	// The objectives overlay on the default and on the hardened gateway.
+	cases["slos"] = []string{base, harness.ConfigPath("environments/slos.yaml")}
+	cases["gateway-slos"] = []string{base, harness.ConfigPath("environments/gateway.yaml"), harness.ConfigPath("environments/slos.yaml")}
 	// The load balancer runs on its own; with a DNS resolver as in deploy/kubernetes too.
 	cases["loadbalancer"] = []string{harness.ConfigPath("environments/loadbalancer.yaml")}
 	cases["loadbalancer-dns"] = cases["loadbalancer"]
@@ -166,4 +169,20 @@ func TestDefaultConfigRunsHealthyAndKeepsSpans(t *testing.T) {
 		}
 		return true, ""
 	})
+}
+
+// TestShippedConfigsRejectAFractionTarget: an objective written 0.999 where 99.9 is meant stops the collector at
+// validation with the key's path.
+func TestShippedConfigsRejectAFractionTarget(t *testing.T) {
+	overlay := filepath.Join(t.TempDir(), "slos.yaml")
+	if err := os.WriteFile(overlay, []byte("connectors:\n  routelatency:\n    slos:\n      - {name: checkout, indicator: availability, target: 0.999}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := validate(t, dummyEnv, harness.ConfigPath("config.yaml"), overlay)
+	if err == nil {
+		t.Fatalf("validate accepted a target of 0.999:\n%s", out)
+	}
+	if !strings.Contains(out, "slos[0].target: 0.999 reads as a fraction") {
+		t.Fatalf("the error does not name the objective's target:\n%s", out)
+	}
 }

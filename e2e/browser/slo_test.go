@@ -78,7 +78,7 @@ func TestSLOViewInChromium(t *testing.T) {
 	defer cancel()
 	// cells counts the row's HTML cells laid out with a height: what a reader sees, not only what the DOM holds.
 	rowsJS := `[...document.querySelectorAll("#slo-table tr")].map(tr => ({name: tr.dataset.slo, route: tr.dataset.route,
-	  good: tr.querySelector(".good").textContent, bad: tr.querySelector(".bad").textContent, state: tr.querySelector(".state").textContent,
+	  good: tr.querySelector(".good-requests").textContent, bad: tr.querySelector(".bad-requests").textContent, state: tr.querySelector(".state").textContent,
 	  cells: String([...tr.cells].filter(td => td.offsetHeight > 0).length),
 	  headers: String(tr.closest("table").tHead.rows[0].cells.length)}))`
 	check := func(page string, objectives []apiSLO) {

@@ -426,7 +426,7 @@ function sloTable(section, body, withRoute) {
     const burn5 = o.burn.find(b => b.window === "5m"), burn1h = o.burn.find(b => b.window === "1h");
     const cells = [
       ["text name", o.name], ...(withRoute ? [["text route", `${o.service} · ${o.method} ${o.route}`]] : []),
-      ["text target", target], ["good", fmtCount(o.good)], ["bad", fmtCount(o.bad)],
+      ["text target", target], ["good-requests", fmtCount(o.good)], ["bad-requests", fmtCount(o.bad)],
       ["compliance", o.compliance == null ? "–" : fmtPct(o.compliance)],
       ["budget", o.budget_left < 0 ? "exhausted" : fmtPct(o.budget_left)],
       ["burn5m", fmtBurn(burn5)], ["burn1h", fmtBurn(burn1h)],
