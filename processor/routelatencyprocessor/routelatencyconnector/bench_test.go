@@ -14,6 +14,7 @@ import (
 
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor"
 
+	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/slo"
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/spanmix"
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/routelatencyconnector/internal/metadata"
 )
@@ -29,6 +30,34 @@ func BenchmarkConnector(b *testing.B) {
 	}
 	batch := spanmix.Traces(1, 1000, 10)
 	if err := c.ConsumeTraces(context.Background(), batch); err != nil { // warm: series exist, as in steady state
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := c.ConsumeTraces(context.Background(), batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch.SpanCount()), "ns/span")
+}
+
+// BenchmarkConnectorSLO is BenchmarkConnector with three objectives, one matching every route (each request is
+// counted against it) and two matching some.
+func BenchmarkConnectorSLO(b *testing.B) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Breakdown.Enabled = false
+	cfg.SLOs = []slo.Objective{
+		{Name: "availability", Target: 99.9, Indicator: slo.Availability},
+		{Name: "latency", Route: "/api/v1/resource1*", Target: 99, Indicator: slo.Latency, Threshold: 100 * time.Millisecond},
+		{Name: "service-0", Service: "service-0", Target: 99, Indicator: slo.Latency, Threshold: time.Second},
+	}
+	c, err := newRouteConnector(connectortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop(), wallClock{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	batch := spanmix.Traces(1, 1000, 10)
+	if err := c.ConsumeTraces(context.Background(), batch); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()

@@ -38,6 +38,8 @@ func TestCostBudget(t *testing.T) {
 		allocsPerBatch int64   // a batch is 1,000 requests, ~4,500 spans
 	}{
 		{"BenchmarkConnector", BenchmarkConnector, 130, 1},
+		// Three objectives: 190-206 ns/span on 2026-12-01 against BenchmarkConnector's 128-149 in the same runs.
+		{"BenchmarkConnectorSLO", BenchmarkConnectorSLO, 200, 2},
 		// Its allocations are the join's queues and maps growing, amortized over runs of different lengths: 10 to 29
 		// per batch over the runs of 2026-12-01.
 		{"BenchmarkConnectorBreakdown", BenchmarkConnectorBreakdown, 1280, 30},
