@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configopaque"
 
+	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/dashboard"
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/route"
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/slo"
 
@@ -90,6 +91,9 @@ type DashboardConfig struct {
 	Slice time.Duration `mapstructure:"slice"`
 	// History is how far back the slices go.
 	History time.Duration `mapstructure:"history"`
+	// Rollups are coarser slices kept longer, each a whole number of the previous ones: the page's windows up to
+	// the last one's keep.
+	Rollups []RollupConfig `mapstructure:"rollups"`
 	// MaxRoutes bounds the routes the dashboard keeps history for.
 	MaxRoutes int `mapstructure:"max_routes"`
 	// Peers are the other gateway replicas' dashboards (host:port), for the fleet view (?scope=fleet): their
@@ -97,6 +101,21 @@ type DashboardConfig struct {
 	// is looked up on each fleet request instead of, or besides, a fixed list.
 	Peers    []string `mapstructure:"peers"`
 	PeersDNS string   `mapstructure:"peers_dns"`
+}
+
+// RollupConfig is one coarser tier of the dashboard's history.
+type RollupConfig struct {
+	Slice time.Duration `mapstructure:"slice"`
+	Keep  time.Duration `mapstructure:"keep"`
+}
+
+// tiers are the history's resolutions, finest first.
+func (d *DashboardConfig) tiers() []dashboard.Tier {
+	out := []dashboard.Tier{{Slice: d.Slice, Keep: d.History}}
+	for _, r := range d.Rollups {
+		out = append(out, dashboard.Tier{Slice: r.Slice, Keep: r.Keep})
+	}
+	return out
 }
 
 // Dimension is an extra attribute to split series by; Default fills it in when a span lacks it.
@@ -235,6 +254,17 @@ func (d *DashboardConfig) validate() error {
 		errs = append(errs, fmt.Errorf("dashboard.slice: must be at least 1s, got %s", d.Slice))
 	} else if d.History < d.Slice || d.History/d.Slice > 1440 {
 		errs = append(errs, fmt.Errorf("dashboard.history: must hold between 1 and 1440 slices of %s, got %s", d.Slice, d.History))
+	}
+	prev := dashboard.Tier{Slice: d.Slice, Keep: d.History}
+	for i, r := range d.Rollups {
+		at := fmt.Sprintf("dashboard.rollups[%d]", i)
+		switch {
+		case r.Slice <= prev.Slice || prev.Slice <= 0 || r.Slice%prev.Slice != 0:
+			errs = append(errs, fmt.Errorf("%s.slice: must be a multiple of the finer slice (%s), got %s", at, prev.Slice, r.Slice))
+		case r.Keep <= prev.Keep || r.Keep%r.Slice != 0 || r.Keep/r.Slice > 1440:
+			errs = append(errs, fmt.Errorf("%s.keep: must be longer than the finer tier's (%s) and hold at most 1440 whole slices of %s, got %s", at, prev.Keep, r.Slice, r.Keep))
+		}
+		prev = dashboard.Tier{Slice: r.Slice, Keep: r.Keep}
 	}
 	if d.MaxRoutes < 1 {
 		errs = append(errs, fmt.Errorf("dashboard.max_routes: must be at least 1, got %d", d.MaxRoutes))

@@ -104,7 +104,7 @@ func newRouteConnector(set connector.Settings, cfg *Config, next consumer.Metric
 			pcommon.NewTimestampFromTime(c.clock.Now()))
 	}
 	if d := cfg.Dashboard; d.Endpoint != "" {
-		c.history = dashboard.NewHistory(d.Slice, d.History, d.MaxRoutes)
+		c.history = dashboard.NewHistory(d.tiers(), d.MaxRoutes)
 		var peers *dashboard.Peers
 		if len(d.Peers) > 0 || d.PeersDNS != "" {
 			peers = dashboard.NewPeers(d.Peers, d.PeersDNS, string(d.BearerToken))

@@ -52,12 +52,18 @@ func classOf(code int64) int {
 	return 0
 }
 
-// History holds, per route, a ring of time slices, each with request and error counts, status classes, the total
-// time, a merged sketch and the slowest requests. Memory is bounded by MaxRoutes x (History / Slice) x (one sketch
-// of at most 1024 bins of 8 bytes + 5 exemplars).
+// Tier is one resolution of the history: slices Slice wide, kept for Keep.
+type Tier struct {
+	Slice, Keep time.Duration
+}
+
+// History holds, per route, one ring of time slices per tier, each slice with request and error counts, status
+// classes, the total time, a merged sketch and the slowest requests. Every interval goes into the current slice of
+// every tier (a coarse slice is the merge of the fine ones it spans: sketches merge exactly, counts add), and a
+// window is answered from the finest tier that holds it. Memory is bounded by MaxRoutes x (the tiers' slices) x
+// (one sketch of at most 1024 bins of 8 bytes + 5 exemplars).
 type History struct {
-	slice     time.Duration
-	slices    int
+	tiers     []tier
 	maxRoutes int
 
 	mu     sync.Mutex
@@ -71,8 +77,15 @@ type History struct {
 	updated time.Time
 }
 
+type tier struct {
+	slice  time.Duration
+	slices int
+}
+
+func (t tier) span() time.Duration { return time.Duration(t.slices) * t.slice }
+
 type routeHistory struct {
-	ring []*timeSlice // index: slice number modulo len(ring)
+	rings [][]*timeSlice // per tier; index: slice number modulo the ring's length
 }
 
 type timeSlice struct {
@@ -89,10 +102,31 @@ type timeSlice struct {
 	slo map[string]slo.Outcome
 }
 
-// NewHistory keeps history/slice slices per route for at most maxRoutes routes.
-func NewHistory(slice, history time.Duration, maxRoutes int) *History {
-	return &History{slice: slice, slices: int(history / slice), maxRoutes: maxRoutes, routes: map[RouteKey]*routeHistory{}}
+// NewHistory keeps, for at most maxRoutes routes, each tier's Keep/Slice slices. Tiers go from the finest to the
+// coarsest, each slice a whole number of the previous tier's (so that windows line up).
+func NewHistory(tiers []Tier, maxRoutes int) *History {
+	h := &History{maxRoutes: maxRoutes, routes: map[RouteKey]*routeHistory{}}
+	for _, t := range tiers {
+		h.tiers = append(h.tiers, tier{slice: t.Slice, slices: int(t.Keep / t.Slice)})
+	}
+	return h
 }
+
+// Span is how far back the coarsest tier goes: the longest window the history answers.
+func (h *History) Span() time.Duration { return h.tiers[len(h.tiers)-1].span() }
+
+// tierFor is the finest tier that holds the window (the coarsest when none does).
+func (h *History) tierFor(window time.Duration) int {
+	for i, t := range h.tiers {
+		if t.span() >= window {
+			return i
+		}
+	}
+	return len(h.tiers) - 1
+}
+
+// SliceFor is the width of the slices a window is answered with.
+func (h *History) SliceFor(window time.Duration) time.Duration { return h.tiers[h.tierFor(window)].slice }
 
 // Record adds one flushed interval of a route's series at the given time. The sketch is merged, not kept.
 func (h *History) Record(key RouteKey, iv Interval, at time.Time) {
@@ -102,48 +136,44 @@ func (h *History) Record(key RouteKey, iv Interval, at time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.updated = at
-	ts := h.sliceAt(key, at)
-	if ts == nil {
-		return
-	}
 	n := uint64(iv.Sketch.GetCount())
-	ts.requests += n
-	ts.errors += iv.Errors
-	ts.sumSeconds += iv.SumSeconds
-	ts.classes[classOf(iv.StatusCode)] += n
-	_ = ts.sketch.MergeWith(iv.Sketch) // same index mapping (1% logarithmic): cannot fail
-	ts.slowest = keepSlowest(ts.slowest, iv.Exemplars, slowestPerSlice)
+	for _, ts := range h.slicesAt(key, at) {
+		ts.requests += n
+		ts.errors += iv.Errors
+		ts.sumSeconds += iv.SumSeconds
+		ts.classes[classOf(iv.StatusCode)] += n
+		_ = ts.sketch.MergeWith(iv.Sketch) // same index mapping (1% logarithmic): cannot fail
+		ts.slowest = keepSlowest(ts.slowest, iv.Exemplars, slowestPerSlice)
+	}
 }
 
-// RecordBreakdown adds the breakdowns of a route's requests recorded at the given time (merged, not kept).
+// RecordBreakdown adds the breakdowns of a route's requests recorded at the given time (merged, not kept), into
+// the finest tier only: a breakdown holds a sketch per part, too much to keep a week of.
 func (h *History) RecordBreakdown(key RouteKey, t *breakdown.Totals, at time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	ts := h.sliceAt(key, at)
-	if ts == nil {
-		return
+	if slices := h.slicesAt(key, at); len(slices) > 0 {
+		ts := slices[0]
+		if ts.breakdown == nil {
+			ts.breakdown = breakdown.NewTotals()
+		}
+		ts.breakdown.Merge(t)
 	}
-	if ts.breakdown == nil {
-		ts.breakdown = breakdown.NewTotals()
-	}
-	ts.breakdown.Merge(t)
 }
 
 // RecordSLO adds a route's good and bad requests under one objective, flushed at the given time.
 func (h *History) RecordSLO(key RouteKey, objective string, out slo.Outcome, at time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	ts := h.sliceAt(key, at)
-	if ts == nil {
-		return
+	for _, ts := range h.slicesAt(key, at) {
+		if ts.slo == nil {
+			ts.slo = map[string]slo.Outcome{}
+		}
+		o := ts.slo[objective]
+		o.Good += out.Good
+		o.Bad += out.Bad
+		ts.slo[objective] = o
 	}
-	if ts.slo == nil {
-		ts.slo = map[string]slo.Outcome{}
-	}
-	o := ts.slo[objective]
-	o.Good += out.Good
-	o.Bad += out.Bad
-	ts.slo[objective] = o
 }
 
 // sloKey is one route under one objective.
@@ -157,9 +187,10 @@ func (h *History) sloOutcomes(window time.Duration, end time.Time) map[sloKey]sl
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	out := map[sloKey]slo.Outcome{}
+	t := h.tierFor(window)
 	for key, rh := range h.routes {
-		for _, ts := range rh.ring {
-			if !h.inWindow(ts, window, end) {
+		for _, ts := range rh.rings[t] {
+			if !h.inWindow(ts, t, window, end) {
 				continue
 			}
 			for name, o := range ts.slo {
@@ -174,9 +205,9 @@ func (h *History) sloOutcomes(window time.Duration, end time.Time) map[sloKey]sl
 	return out
 }
 
-// sliceAt returns the route's slice that holds the given time, making room for it; nil when the route is one too
-// many (counted in dropped). The caller holds mu.
-func (h *History) sliceAt(key RouteKey, at time.Time) *timeSlice {
+// slicesAt returns the route's slice of each tier that holds the given time, making room for them; none when the
+// route is one too many (counted in dropped). The caller holds mu.
+func (h *History) slicesAt(key RouteKey, at time.Time) []*timeSlice {
 	rh, ok := h.routes[key]
 	if !ok {
 		if len(h.routes) >= h.maxRoutes {
@@ -186,29 +217,41 @@ func (h *History) sliceAt(key RouteKey, at time.Time) *timeSlice {
 			h.dropped++
 			return nil
 		}
-		rh = &routeHistory{ring: make([]*timeSlice, h.slices)}
+		rh = &routeHistory{rings: make([][]*timeSlice, len(h.tiers))}
+		for i, t := range h.tiers {
+			rh.rings[i] = make([]*timeSlice, t.slices)
+		}
 		h.routes[key] = rh
 	}
-	start := at.Truncate(h.slice)
-	if h.since.IsZero() || start.Before(h.since) {
+	if start := at.Truncate(h.tiers[0].slice); h.since.IsZero() || start.Before(h.since) {
 		h.since = start
 	}
-	i := int(start.UnixNano()/int64(h.slice)) % h.slices
-	ts := rh.ring[i]
+	out := make([]*timeSlice, len(h.tiers))
+	for i, t := range h.tiers {
+		out[i] = rh.slice(i, t, at.Truncate(t.slice))
+	}
+	return out
+}
+
+// slice returns the ring's slice that starts at start, a fresh one in place of an older one.
+func (rh *routeHistory) slice(i int, t tier, start time.Time) *timeSlice {
+	n := int(start.UnixNano()/int64(t.slice)) % t.slices
+	ts := rh.rings[i][n]
 	if ts == nil || !ts.start.Equal(start) {
 		ts = &timeSlice{start: start, sketch: newSliceSketch()}
-		rh.ring[i] = ts
+		rh.rings[i][n] = ts
 	}
 	return ts
 }
 
-// forgetExpired drops the routes with no slice left in the history: a route that stopped an hour ago makes room
+// forgetExpired drops the routes with no slice left in the history: a route that stopped a week ago makes room
 // for a new one.
 func (h *History) forgetExpired(now time.Time) {
-	oldest := now.Add(-time.Duration(h.slices) * h.slice)
+	last := len(h.tiers) - 1
+	oldest := now.Add(-h.tiers[last].span())
 	for key, rh := range h.routes {
 		expired := true
-		for _, ts := range rh.ring {
+		for _, ts := range rh.rings[last] {
 			if ts != nil && ts.start.After(oldest) {
 				expired = false
 				break
@@ -240,12 +283,12 @@ func (h *History) covered(window time.Duration, end time.Time) time.Duration {
 	if h.since.IsZero() || !end.After(h.since) {
 		return 0
 	}
-	return max(min(window, end.Sub(h.since)), h.slice)
+	return max(min(window, end.Sub(h.since)), h.SliceFor(window))
 }
 
-// inWindow reports a slice starting in the window that ends at end.
-func (h *History) inWindow(ts *timeSlice, window time.Duration, end time.Time) bool {
-	return ts != nil && !ts.start.Before(end.Add(-window).Truncate(h.slice)) && ts.start.Before(end)
+// inWindow reports a slice of tier t starting in the window that ends at end.
+func (h *History) inWindow(ts *timeSlice, t int, window time.Duration, end time.Time) bool {
+	return ts != nil && !ts.start.Before(end.Add(-window).Truncate(h.tiers[t].slice)) && ts.start.Before(end)
 }
 
 // Windows returns every route with traffic in the window ending at end, each merged over the window's slices, and
@@ -253,10 +296,11 @@ func (h *History) inWindow(ts *timeSlice, window time.Duration, end time.Time) b
 func (h *History) Windows(window time.Duration, end time.Time) (routes []RouteWindow, covered time.Duration) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	t := h.tierFor(window)
 	for key, rh := range h.routes {
 		rw := RouteWindow{RouteKey: key, Sketch: newSliceSketch()}
-		for _, ts := range rh.ring {
-			if !h.inWindow(ts, window, end) {
+		for _, ts := range rh.rings[t] {
+			if !h.inWindow(ts, t, window, end) {
 				continue
 			}
 			rw.Requests += ts.requests
@@ -331,9 +375,10 @@ func (h *History) query(routes []*routeHistory, window time.Duration, now time.T
 	}
 	bySlice := map[time.Time]*merged{}
 	d := Detail{Window: RouteWindow{Sketch: newSliceSketch()}, Covered: h.covered(window, now), Breakdown: breakdown.NewTotals()}
+	t := h.tierFor(window)
 	for _, rh := range routes {
-		for _, ts := range rh.ring {
-			if !h.inWindow(ts, window, now) {
+		for _, ts := range rh.rings[t] {
+			if !h.inWindow(ts, t, window, now) {
 				continue
 			}
 			m := bySlice[ts.start]
@@ -424,8 +469,6 @@ func (h *History) Updated() time.Time {
 	return h.updated
 }
 
-// SliceDuration is the width of one slice.
-func (h *History) SliceDuration() time.Duration { return h.slice }
 
 func newSliceSketch() *ddsketch.DDSketch {
 	s, _ := ddsketch.LogCollapsingLowestDenseDDSketch(0.01, sliceMaxBins) // constant arguments: cannot fail

@@ -10,7 +10,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,8 +28,29 @@ import (
 //go:embed static
 var static embed.FS
 
-// Windows are the periods the page offers; the API takes any of them.
-var Windows = []string{"1m", "5m", "15m", "1h"}
+// Windows are the periods the page offers; the API takes any of them that the history's span holds.
+var Windows = []string{"1m", "5m", "15m", "1h", "6h", "1d", "7d"}
+
+// windowDuration reads a window's name (time.ParseDuration has no days).
+func windowDuration(name string) time.Duration {
+	if days, ok := strings.CutSuffix(name, "d"); ok {
+		n, _ := strconv.Atoi(days)
+		return time.Duration(n) * 24 * time.Hour
+	}
+	d, _ := time.ParseDuration(name)
+	return d
+}
+
+// windows are the Windows the history's span holds.
+func (s *Server) windows() []string {
+	var out []string
+	for _, w := range Windows {
+		if windowDuration(w) <= s.history.Span() {
+			out = append(out, w)
+		}
+	}
+	return out
+}
 
 // lowTraffic: a guessed route with fewer requests than this in the window is grouped with the catch-all routes
 // below the declared ones (a scanner's one-hit paths must not fill the table).
@@ -133,18 +156,16 @@ func (s *Server) file(name string) http.HandlerFunc {
 	}
 }
 
-func parseWindow(r *http.Request) (time.Duration, string, error) {
+func (s *Server) parseWindow(r *http.Request) (time.Duration, string, error) {
 	w := r.URL.Query().Get("window")
 	if w == "" {
 		w = "5m"
 	}
-	for _, allowed := range Windows {
-		if w == allowed {
-			d, _ := time.ParseDuration(w)
-			return d, w, nil
-		}
+	allowed := s.windows()
+	if slices.Contains(allowed, w) {
+		return windowDuration(w), w, nil
 	}
-	return 0, "", fmt.Errorf("window: %q is not one of %s", w, strings.Join(Windows, ", "))
+	return 0, "", fmt.Errorf("window: %q is not one of %s (the history holds %s)", w, strings.Join(allowed, ", "), s.history.Span())
 }
 
 // RouteJSON is one row of GET /api/routes. Durations are milliseconds.
@@ -181,7 +202,7 @@ type RouteJSON struct {
 }
 
 func (s *Server) apiRoutes(w http.ResponseWriter, r *http.Request) {
-	window, name, err := parseWindow(r)
+	window, name, err := s.parseWindow(r)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
@@ -278,8 +299,9 @@ func (s *Server) apiRoutes(w http.ResponseWriter, r *http.Request) {
 func (s *Server) freshness(window time.Duration, name string, covered time.Duration) map[string]any {
 	body := map[string]any{
 		"window": name, "window_seconds": window.Seconds(), "covered_seconds": covered.Seconds(),
-		"slice_seconds": s.history.SliceDuration().Seconds(), "flush_seconds": s.opts.FlushInterval.Seconds(),
-		"now": s.now(),
+		"slice_seconds": s.history.SliceFor(window).Seconds(), "flush_seconds": s.opts.FlushInterval.Seconds(),
+		"windows": s.windows(),
+		"now":     s.now(),
 	}
 	if u := s.history.Updated(); !u.IsZero() {
 		body["updated"] = u
@@ -289,7 +311,7 @@ func (s *Server) freshness(window time.Duration, name string, covered time.Durat
 
 // sliceStarts lists the starts of the window's slices, oldest first.
 func (s *Server) sliceStarts(window time.Duration, now time.Time) []time.Time {
-	slice := s.history.SliceDuration()
+	slice := s.history.SliceFor(window)
 	var out []time.Time
 	for t := now.Add(-window).Truncate(slice); t.Before(now); t = t.Add(slice) {
 		out = append(out, t)
@@ -361,7 +383,7 @@ type SlowJSON struct {
 // apiSeries is a service's (and environment's) routes merged, or one route: per slice, the window's summary, the
 // latency distribution, the slowest requests and the previous window's figures.
 func (s *Server) apiSeries(w http.ResponseWriter, r *http.Request) {
-	window, name, err := parseWindow(r)
+	window, name, err := s.parseWindow(r)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
@@ -482,7 +504,7 @@ func distribution(rw RouteWindow) []BucketJSON {
 
 // apiSketches serves this replica's routes over a window as mergeable sketches, for its peers' fleet view.
 func (s *Server) apiSketches(w http.ResponseWriter, r *http.Request) {
-	window, name, err := parseWindow(r)
+	window, name, err := s.parseWindow(r)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return

@@ -52,7 +52,7 @@ type sloJSON struct {
 // apiSLOs serves every route's objectives (filtered by service, environment, method and route when given).
 func (s *Server) apiSLOs(w http.ResponseWriter, r *http.Request) {
 	now := s.now()
-	history := time.Duration(s.history.slices) * s.history.slice
+	history := s.history.Span()
 	s.history.mu.Lock()
 	covered := s.history.covered(history, now)
 	s.history.mu.Unlock()

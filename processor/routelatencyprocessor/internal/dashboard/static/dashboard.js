@@ -122,7 +122,16 @@ function niceMax(v) {
   return 10 * p;
 }
 
-const TIME_STEPS = [10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600].map(s => s * 1000);
+const TIME_STEPS = [10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400].map(s => s * 1000);
+
+// fmtTick labels a time axis tick: seconds below a minute's step, the date once steps reach a day (the 1 d and 7 d
+// windows), the date with the time for steps of hours on multi-day windows.
+function fmtTick(t, step, span) {
+  const d = new Date(t), date = `${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
+  if (step >= 86400000) return date;
+  if (span > 86400000) return `${date} ${fmtTime(t, false)}`;
+  return fmtTime(t, step < 60000);
+}
 
 // sliceStarts lists the window's slices as the API does: from (now - window) rounded down to a slice, to now.
 function sliceStarts(body) {
@@ -159,12 +168,12 @@ function timeChart(container, body, points, { bars = [], lines = [], yFormat, ti
     el("text", { x: L - 6, y: y + 4, "text-anchor": "end", class: "tick" }, svg, yFormat(v));
   }
   // Time labels at a round step that leaves room for them (at most 7).
-  const step = TIME_STEPS.find(s => (x1 - x0) / s <= 7) || 3600000;
+  const step = TIME_STEPS.find(s => (x1 - x0) / s <= 7) || 86400000;
   for (let t = Math.ceil(x0 / step) * step; t <= x1; t += step) {
     const x = xOf(t);
     el("line", { x1: x, x2: x, y1: T, y2: T + plotH, class: "grid vgrid" }, svg);
     const anchor = x > W - R - 24 ? "end" : x < L + 24 ? "start" : "middle";
-    el("text", { x, y: H - 8, "text-anchor": anchor, class: "tick" }, svg, fmtTime(t, step < 60000));
+    el("text", { x, y: H - 8, "text-anchor": anchor, class: "tick" }, svg, fmtTick(t, step, x1 - x0));
   }
   el("line", { x1: L, x2: W - R, y1: T + plotH, y2: T + plotH, class: "axis" }, svg);
 
