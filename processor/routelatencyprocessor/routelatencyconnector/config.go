@@ -91,6 +91,9 @@ type DashboardConfig struct {
 	Slice time.Duration `mapstructure:"slice"`
 	// History is how far back the slices go.
 	History time.Duration `mapstructure:"history"`
+	// Storage names a storage extension (file_storage, checked_file_storage) that keeps the history across
+	// restarts; empty keeps it in memory only. Unused without an endpoint (no history is kept).
+	Storage *component.ID `mapstructure:"storage"`
 	// Rollups are coarser slices kept longer, each a whole number of the previous ones: the page's windows up to
 	// the last one's keep.
 	Rollups []RollupConfig `mapstructure:"rollups"`

@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/connector"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/attribute"
@@ -64,6 +65,9 @@ type routeConnector struct {
 	breakdowns *breakdowns
 	// slos counts requests against the objectives; nil without any.
 	slos *slo.Counts
+	// id is the connector's own, historyStore the client of dashboard.storage (nil without).
+	id           component.ID
+	historyStore storage.Client
 	// reasonLate, reasonOrphan and reasonBound label the breakdown's unjoined spans.
 	reasonLate, reasonOrphan, reasonBound metric.AddOption
 
@@ -82,6 +86,7 @@ func newRouteConnector(set connector.Settings, cfg *Config, next consumer.Metric
 	}
 	c := &routeConnector{
 		cfg:          cfg,
+		id:           set.ID,
 		logger:       set.Logger,
 		next:         next,
 		resolver:     resolver,
@@ -176,7 +181,12 @@ func (c *routeConnector) Capabilities() consumer.Capabilities {
 	return consumer.Capabilities{MutatesData: false}
 }
 
-func (c *routeConnector) Start(context.Context, component.Host) error {
+func (c *routeConnector) Start(ctx context.Context, host component.Host) error {
+	if c.dashboard != nil && c.cfg.Dashboard.Storage != nil {
+		if err := c.openHistory(ctx, host); err != nil {
+			return err
+		}
+	}
 	if c.dashboard != nil {
 		if err := c.dashboard.Start(c.cfg.Dashboard.Endpoint); err != nil {
 			return err
@@ -201,6 +211,9 @@ func (c *routeConnector) Shutdown(ctx context.Context) error {
 		if c.dashboard != nil {
 			errs = append(errs, c.dashboard.Shutdown(ctx))
 		}
+		if c.historyStore != nil {
+			errs = append(errs, c.historyStore.Close(ctx))
+		}
 		c.telemetry.Shutdown()
 		c.shutdownErr = errors.Join(errs...)
 	})
@@ -217,7 +230,7 @@ func (c *routeConnector) flushLoop() {
 			return
 		case <-ticks:
 			if err := c.flush(context.Background()); err != nil {
-				c.logger.Warn("Route metrics were refused by the next consumer", zap.Error(err))
+				c.logger.Warn("Flush incomplete: route metrics refused or the dashboard history not written", zap.Error(err))
 			}
 		}
 	}
@@ -240,13 +253,15 @@ func (c *routeConnector) flush(ctx context.Context) error {
 		c.recordBreakdowns(ctx, now)
 		c.breakdowns.metrics.Flush(pcommon.NewTimestampFromTime(now), nil).ResourceMetrics().MoveAndAppendTo(md.ResourceMetrics())
 	}
+	// The history is persisted at every flush: a kill -9 loses at most one flush interval of the page.
+	persistErr := c.persistHistory(ctx)
 	if md.DataPointCount() == 0 {
-		return nil
+		return persistErr
 	}
 	if err := c.next.ConsumeMetrics(ctx, md); err != nil {
-		return fmt.Errorf("%d route metric data points refused: %w", md.DataPointCount(), err)
+		return errors.Join(fmt.Errorf("%d route metric data points refused: %w", md.DataPointCount(), err), persistErr)
 	}
-	return nil
+	return persistErr
 }
 
 // recordHistory hands each flushed interval to the dashboard's history, or is nil without a dashboard.

@@ -75,6 +75,10 @@ type History struct {
 	since time.Time
 	// updated is when the last interval was recorded: how fresh the page is.
 	updated time.Time
+	// For persistence (Changes): each route's number, whether the set of routes changed, the routes that left.
+	nextID     uint64
+	indexDirty bool
+	removed    []uint64
 }
 
 type tier struct {
@@ -85,6 +89,7 @@ type tier struct {
 func (t tier) span() time.Duration { return time.Duration(t.slices) * t.slice }
 
 type routeHistory struct {
+	id    uint64         // names its persisted records
 	rings [][]*timeSlice // per tier; index: slice number modulo the ring's length
 }
 
@@ -100,6 +105,8 @@ type timeSlice struct {
 	breakdown *breakdown.Totals
 	// slo counts the slice's requests per objective (by name) the route is counted against; nil for none.
 	slo map[string]slo.Outcome
+	// dirty is set when the slice changed since it was last persisted.
+	dirty bool
 }
 
 // NewHistory keeps, for at most maxRoutes routes, each tier's Keep/Slice slices. Tiers go from the finest to the
@@ -144,6 +151,7 @@ func (h *History) Record(key RouteKey, iv Interval, at time.Time) {
 		ts.classes[classOf(iv.StatusCode)] += n
 		_ = ts.sketch.MergeWith(iv.Sketch) // same index mapping (1% logarithmic): cannot fail
 		ts.slowest = keepSlowest(ts.slowest, iv.Exemplars, slowestPerSlice)
+		ts.dirty = true
 	}
 }
 
@@ -173,6 +181,7 @@ func (h *History) RecordSLO(key RouteKey, objective string, out slo.Outcome, at 
 		o.Good += out.Good
 		o.Bad += out.Bad
 		ts.slo[objective] = o
+		ts.dirty = true
 	}
 }
 
@@ -217,11 +226,7 @@ func (h *History) slicesAt(key RouteKey, at time.Time) []*timeSlice {
 			h.dropped++
 			return nil
 		}
-		rh = &routeHistory{rings: make([][]*timeSlice, len(h.tiers))}
-		for i, t := range h.tiers {
-			rh.rings[i] = make([]*timeSlice, t.slices)
-		}
-		h.routes[key] = rh
+		rh = h.newRoute(key)
 	}
 	if start := at.Truncate(h.tiers[0].slice); h.since.IsZero() || start.Before(h.since) {
 		h.since = start
@@ -231,6 +236,18 @@ func (h *History) slicesAt(key RouteKey, at time.Time) []*timeSlice {
 		out[i] = rh.slice(i, t, at.Truncate(t.slice))
 	}
 	return out
+}
+
+// newRoute adds a route with empty rings and the next number (the caller holds mu and checked the cap).
+func (h *History) newRoute(key RouteKey) *routeHistory {
+	rh := &routeHistory{id: h.nextID, rings: make([][]*timeSlice, len(h.tiers))}
+	h.nextID++
+	for i, t := range h.tiers {
+		rh.rings[i] = make([]*timeSlice, t.slices)
+	}
+	h.routes[key] = rh
+	h.indexDirty = true
+	return rh
 }
 
 // slice returns the ring's slice that starts at start, a fresh one in place of an older one.
@@ -259,6 +276,8 @@ func (h *History) forgetExpired(now time.Time) {
 		}
 		if expired {
 			delete(h.routes, key)
+			h.removed = append(h.removed, rh.id)
+			h.indexDirty = true
 		}
 	}
 }
