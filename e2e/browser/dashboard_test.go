@@ -532,7 +532,9 @@ func checkLayout(t *testing.T, ctx context.Context, width int) {
 }
 
 // shot saves a PNG (quality 100 makes Chromium encode PNG).
-func shot(t *testing.T, ctx context.Context, name string) { shotOf(t, ctx, name, chromedp.FullScreenshot(100)) }
+func shot(t *testing.T, ctx context.Context, name string) {
+	shotOf(t, ctx, name, chromedp.FullScreenshot(100))
+}
 
 func shotOf(t *testing.T, ctx context.Context, name string, capture chromedp.Action[[]byte]) {
 	png, err := chromedp.Run(ctx, capture)

@@ -17,7 +17,9 @@ import (
 // 20 ms and 5 of 250 ms (over their 100 ms threshold).
 func sloJSON() []byte {
 	end := time.Now()
-	attr := func(k, v string) map[string]any { return map[string]any{"key": k, "value": map[string]any{"stringValue": v}} }
+	attr := func(k, v string) map[string]any {
+		return map[string]any{"key": k, "value": map[string]any{"stringValue": v}}
+	}
 	code := func(c int) map[string]any {
 		return map[string]any{"key": "http.response.status_code", "value": map[string]any{"intValue": strconv.Itoa(c)}}
 	}

@@ -54,7 +54,7 @@ func get(t *testing.T, s *Server, target string, v any) int {
 }
 
 func TestHistoryMergesSlicesOverTheWindow(t *testing.T) {
-	h := NewHistory([]Tier{{Slice: 30*time.Second, Keep: time.Hour}}, 10)
+	h := NewHistory([]Tier{{Slice: 30 * time.Second, Keep: time.Hour}}, 10)
 	key := RouteKey{"shop", "development", "GET", "/items/{item_id}"}
 	h.Record(key, interval(t, 200, 1, 0.010, 0.020), t0)
 	h.Record(key, interval(t, 500, 0, 0.030), t0.Add(15*time.Second)) // same slice
@@ -82,7 +82,7 @@ func TestHistoryMergesSlicesOverTheWindow(t *testing.T) {
 }
 
 func TestHistoryRingOverwritesOldSlicesAndCapsRoutes(t *testing.T) {
-	h := NewHistory([]Tier{{Slice: time.Minute, Keep: 5*time.Minute}}, 2)
+	h := NewHistory([]Tier{{Slice: time.Minute, Keep: 5 * time.Minute}}, 2)
 	key := RouteKey{"shop", "", "GET", "/a"}
 	h.Record(key, interval(t, 200, 0, 0.1), t0)
 	h.Record(key, interval(t, 200, 0, 0.2), t0.Add(5*time.Minute)) // same ring position, five slices later
@@ -105,7 +105,7 @@ func TestHistoryRingOverwritesOldSlicesAndCapsRoutes(t *testing.T) {
 
 // shopHistory: /items over 10 slices (1..1000 ms in the last), /checkout, a guessed one-hit route, {unmatched}.
 func shopHistory(t *testing.T) (*Server, time.Time) {
-	h := NewHistory([]Tier{{Slice: 30*time.Second, Keep: time.Hour}}, 20)
+	h := NewHistory([]Tier{{Slice: 30 * time.Second, Keep: time.Hour}}, 20)
 	items := RouteKey{"shop", "development", "GET", "/items/{item_id}"}
 	now := t0.Add(10 * time.Minute)
 	for i := range 20 { // 10 minutes of slices: the previous 5m window is covered
@@ -268,7 +268,7 @@ func TestBearerToken(t *testing.T) {
 // A window longer than the history divides by the time the history covers: 433 requests over 45 s of a collector's
 // life are ~577 per minute in the 1 h view, not 7.2.
 func TestRatesCoverOnlyTheTimeRecorded(t *testing.T) {
-	h := NewHistory([]Tier{{Slice: 30*time.Second, Keep: time.Hour}}, 10)
+	h := NewHistory([]Tier{{Slice: 30 * time.Second, Keep: time.Hour}}, 10)
 	key := RouteKey{"shop", "development", "GET", "/items/{item_id}"}
 	start := t0.Truncate(30 * time.Second)
 	lat := make([]float64, 0, 433)

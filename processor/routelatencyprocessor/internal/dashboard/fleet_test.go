@@ -25,7 +25,7 @@ func TestFleetMergesPeersSketchesExactly(t *testing.T) {
 	var servers []*httptest.Server
 	var replicas []*Server
 	for r := 0; r < 3; r++ {
-		h := NewHistory([]Tier{{Slice: 30*time.Second, Keep: time.Hour}}, 10)
+		h := NewHistory([]Tier{{Slice: 30 * time.Second, Keep: time.Hour}}, 10)
 		var lat []float64
 		for i := 0; i < 20000; i++ {
 			v := math.Exp(rng.NormFloat64()*0.6 - 4 + float64(r)*0.7) // replica r is slower: no average of p99s is right

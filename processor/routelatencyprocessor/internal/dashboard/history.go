@@ -133,7 +133,9 @@ func (h *History) tierFor(window time.Duration) int {
 }
 
 // SliceFor is the width of the slices a window is answered with.
-func (h *History) SliceFor(window time.Duration) time.Duration { return h.tiers[h.tierFor(window)].slice }
+func (h *History) SliceFor(window time.Duration) time.Duration {
+	return h.tiers[h.tierFor(window)].slice
+}
 
 // Record adds one flushed interval of a route's series at the given time. The sketch is merged, not kept.
 func (h *History) Record(key RouteKey, iv Interval, at time.Time) {
@@ -487,7 +489,6 @@ func (h *History) Updated() time.Time {
 	defer h.mu.Unlock()
 	return h.updated
 }
-
 
 func newSliceSketch() *ddsketch.DDSketch {
 	s, _ := ddsketch.LogCollapsingLowestDenseDDSketch(0.01, sliceMaxBins) // constant arguments: cannot fail
