@@ -3,6 +3,7 @@
 package dashboard // import "github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/dashboard"
 
 import (
+	"math"
 	"slices"
 	"sort"
 	"sync"
@@ -347,7 +348,13 @@ type Point struct {
 	// category.
 	BreakdownRequests uint64
 	BreakdownNanos    map[string]int64
+	// Latency counts the slice's requests per latency bucket (BucketOf), for the heatmap.
+	Latency map[int]float64
 }
+
+// BucketOf is a latency's bucket on a log scale, ten per decade: bucket k holds [10^(k/10), 10^((k+1)/10)) seconds.
+// Zero latencies go with a nanosecond.
+func BucketOf(seconds float64) int { return int(math.Floor(10 * math.Log10(max(seconds, 1e-9)))) }
 
 // Detail is what matching routes did over a window: per slice, merged; the window's merged sketch; its slowest
 // requests.
@@ -439,6 +446,11 @@ func (h *History) query(routes []*routeHistory, window time.Duration, now time.T
 		// A slice may hold only breakdowns (recorded a grace after requests of an earlier slice): no quantiles.
 		if q, err := m.sketch.GetValuesAtQuantiles([]float64{0.5, 0.95, 0.99}); err == nil {
 			m.p.P50, m.p.P95, m.p.P99 = q[0], q[1], q[2]
+			m.p.Latency = map[int]float64{}
+			m.sketch.ForEach(func(value, count float64) bool {
+				m.p.Latency[BucketOf(value)] += count
+				return false
+			})
 		}
 		d.Points = append(d.Points, m.p)
 		d.Window.Requests += m.p.Requests

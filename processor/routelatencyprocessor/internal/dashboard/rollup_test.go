@@ -3,6 +3,7 @@ package dashboard
 import (
 	"math"
 	"math/rand/v2"
+	"net/http"
 	"runtime"
 	"slices"
 	"testing"
@@ -123,4 +124,32 @@ func TestHistoryMemoryWithinItsBound(t *testing.T) {
 		float64(held)/(1<<20), float64(bound)/(1<<20), float64(held)/float64(routes*slicesHeld))
 	assert.Less(t, held, bound)
 	runtime.KeepAlive(h)
+}
+
+// The heatmap: each slice's requests per distribution bucket, adding up to the slice's requests, and per bucket
+// to the window's distribution.
+func TestHeatmapCountsEachSliceByTheDistributionsBuckets(t *testing.T) {
+	s, _ := shopHistory(t)
+	var body struct {
+		Points []struct {
+			Requests uint64
+			Heatmap  []uint64
+		}
+		Distribution []struct{ Count uint64 }
+	}
+	require.Equal(t, http.StatusOK, get(t, s, "/api/series?service=shop&method=GET&route=/items/{item_id}&window=1h", &body))
+	require.NotEmpty(t, body.Points)
+	perBucket := make([]uint64, len(body.Distribution))
+	for _, p := range body.Points {
+		require.Len(t, p.Heatmap, len(body.Distribution))
+		sum := uint64(0)
+		for i, n := range p.Heatmap {
+			sum += n
+			perBucket[i] += n
+		}
+		assert.Equal(t, p.Requests, sum)
+	}
+	for i, b := range body.Distribution {
+		assert.Equal(t, b.Count, perBucket[i], "bucket %d", i)
+	}
 }

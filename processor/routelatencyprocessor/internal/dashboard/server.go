@@ -348,6 +348,8 @@ type PointJSON struct {
 	// BreakdownRequests requests whose breakdown was recorded in the slice; they add up to their mean latency.
 	BreakdownRequests uint64             `json:"breakdown_requests"`
 	BreakdownMs       map[string]float64 `json:"breakdown_ms,omitempty"`
+	// Heatmap counts the slice's requests per bucket of the response's distribution, in its order.
+	Heatmap []uint64 `json:"heatmap"`
 }
 
 // BreakdownRowJSON is one part (category and target) or statement of a route's breakdown over the window.
@@ -422,8 +424,19 @@ func (s *Server) apiSeries(w http.ResponseWriter, r *http.Request) {
 		slowest = append(slowest, SlowJSON{TraceID: e.TraceID, SpanID: e.SpanID, DurationMs: millis(e.Seconds), Time: e.At,
 			JaegerURL: s.jaegerTrace(e.TraceID)})
 	}
+	dist, first := distribution(d.Window)
+	if len(dist) > 0 {
+		for i, p := range d.Points {
+			points[i].Heatmap = make([]uint64, len(dist))
+			for k, n := range p.Latency {
+				if j := k - first; j >= 0 && j < len(dist) {
+					points[i].Heatmap[j] += uint64(math.Round(n))
+				}
+			}
+		}
+	}
 	body := s.freshness(window, name, d.Covered)
-	body["points"], body["distribution"], body["slowest"] = points, distribution(d.Window), slowest
+	body["points"], body["distribution"], body["slowest"] = points, dist, slowest
 	body["summary"] = map[string]any{
 		"requests": sum.Requests, "errors": sum.Errors, "error_rate": sum.ErrorRate,
 		"requests_per_minute": sum.RequestsPerMinute, "p50_ms": millis(sum.P50), "p95_ms": millis(sum.P95),
@@ -479,16 +492,17 @@ func classNames(c StatusClasses) map[string]uint64 {
 	return map[string]uint64{"1xx": c[1], "2xx": c[2], "3xx": c[3], "4xx": c[4], "5xx": c[5], "other": c[0]}
 }
 
-// distribution buckets the window's sketch on a log scale, ten buckets per decade, from the first non-empty to the
-// last: every request is in exactly one bucket, so the counts add up to the requests.
-func distribution(rw RouteWindow) []BucketJSON {
+// distribution buckets the window's sketch on a log scale, ten buckets per decade (BucketOf), from the first
+// non-empty to the last: every request is in exactly one bucket, so the counts add up to the requests. first is the
+// first bucket's BucketOf.
+func distribution(rw RouteWindow) (buckets []BucketJSON, first int) {
 	counts := map[int]float64{}
 	rw.Sketch.ForEach(func(value, count float64) bool {
-		counts[int(math.Floor(10*math.Log10(value)))] += count
+		counts[BucketOf(value)] += count
 		return false
 	})
 	if len(counts) == 0 {
-		return []BucketJSON{}
+		return []BucketJSON{}, 0
 	}
 	lo, hi := math.MaxInt, math.MinInt
 	for k := range counts {
@@ -499,7 +513,7 @@ func distribution(rw RouteWindow) []BucketJSON {
 		out = append(out, BucketJSON{LowerMs: 1e3 * math.Pow(10, float64(k)/10), UpperMs: 1e3 * math.Pow(10, float64(k+1)/10),
 			Count: uint64(math.Round(counts[k]))})
 	}
-	return out
+	return out, lo
 }
 
 // apiSketches serves this replica's routes over a window as mergeable sketches, for its peers' fleet view.

@@ -235,6 +235,42 @@ function timeChart(container, body, points, { bars = [], lines = [], yFormat, ti
   container.replaceChildren(svg, legend, tipEl);
 }
 
+// heatmapChart: one column per slice, one row per bucket of the window's distribution (log scale, lowest at the
+// bottom), each cell as dark as its share of the busiest cell: the view that shows a bimodal route or a slow tail
+// that percentile lines hide.
+function heatmapChart(container, body, points) {
+  const W = 640, H = 220, L = 64, R = 12, T = 12, B = 26, plotW = W - L - R, plotH = H - T - B;
+  const buckets = body.distribution;
+  const starts = sliceStarts(body), slice = body.slice_seconds * 1000;
+  const x0 = starts[0], x1 = starts[starts.length - 1] + slice;
+  const xOf = (t) => L + plotW * (t - x0) / (x1 - x0), colW = plotW * slice / (x1 - x0);
+  const rowH = plotH / Math.max(buckets.length, 1);
+  const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "latency heatmap", class: "chart heatmap" });
+  let top = 0;
+  for (const p of points) for (const n of p.heatmap || []) top = Math.max(top, n);
+  for (const p of points) {
+    const x = xOf(Date.parse(p.start));
+    (p.heatmap || []).forEach((n, i) => {
+      if (!n) return;
+      const c = el("rect", { class: "cell", "data-slice": p.start, "data-bucket": i, "data-count": n, x, width: Math.max(colW, 1),
+        y: T + plotH - (i + 1) * rowH, height: rowH, fill: `rgba(9, 105, 218, ${(0.12 + 0.88 * n / top).toFixed(3)})` }, svg);
+      el("title", {}, c, `${fmtTime(Date.parse(p.start), true)} · ${fmtMs(buckets[i].lower_ms)}–${fmtMs(buckets[i].upper_ms)}: ${n} requests`);
+    });
+  }
+  const every = Math.max(1, Math.ceil(buckets.length / 6));
+  buckets.forEach((b, i) => {
+    if (i % every) return;
+    el("text", { x: L - 6, y: T + plotH - i * rowH, "text-anchor": "end", class: "tick" }, svg, fmtMs(b.lower_ms));
+  });
+  const step = TIME_STEPS.find(s => (x1 - x0) / s <= 7) || 86400000;
+  for (let t = Math.ceil(x0 / step) * step; t <= x1; t += step) {
+    const x = xOf(t), anchor = x > W - R - 24 ? "end" : x < L + 24 ? "start" : "middle";
+    el("text", { x, y: H - 8, "text-anchor": anchor, class: "tick" }, svg, fmtTick(t, step, x1 - x0));
+  }
+  el("line", { x1: L, x2: W - R, y1: T + plotH, y2: T + plotH, class: "axis" }, svg);
+  container.replaceChildren(svg);
+}
+
 // sparkline: requests as bars or p99 as a line, one per slice of the window, nulls left empty.
 function sparkline(values, kind, color, label) {
   const W = 90, H = 22;
@@ -660,6 +696,7 @@ function initRoute() {
       timeChart($("status-chart"), body, traffic, { bars: STATUS_BARS, yFormat: fmtCount,
         tip: p => Object.entries(p.status).filter(([, n]) => n).map(([k, n]) => `${k} ${n}`).join(", "), label: "status classes per slice" });
       distributionChart($("distribution-chart"), body.distribution, body.summary);
+      heatmapChart($("heatmap-chart"), body, traffic);
       const withBreakdown = body.points.filter(p => p.breakdown_requests > 0);
       $("breakdown-empty").hidden = withBreakdown.length > 0;
       $("breakdown-chart").hidden = withBreakdown.length === 0;
