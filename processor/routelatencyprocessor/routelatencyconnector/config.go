@@ -99,6 +99,8 @@ type DashboardConfig struct {
 	Rollups []RollupConfig `mapstructure:"rollups"`
 	// MaxRoutes bounds the routes the dashboard keeps history for.
 	MaxRoutes int `mapstructure:"max_routes"`
+	// MaxVersions bounds the versions (service.version) kept apart per service; older ones are folded together.
+	MaxVersions int `mapstructure:"max_versions"`
 	// Peers are the other gateway replicas' dashboards (host:port), for the fleet view (?scope=fleet): their
 	// routes' sketches are merged with this replica's. PeersDNS ("name:port", e.g. a Kubernetes headless Service)
 	// is looked up on each fleet request instead of, or besides, a fixed list.
@@ -268,6 +270,9 @@ func (d *DashboardConfig) validate() error {
 			errs = append(errs, fmt.Errorf("%s.keep: must be longer than the finer tier's (%s) and hold at most 1440 whole slices of %s, got %s", at, prev.Keep, r.Slice, r.Keep))
 		}
 		prev = dashboard.Tier{Slice: r.Slice, Keep: r.Keep}
+	}
+	if d.MaxVersions < 2 {
+		errs = append(errs, fmt.Errorf("dashboard.max_versions: must be at least 2 (a version and the one before), got %d", d.MaxVersions))
 	}
 	if d.MaxRoutes < 1 {
 		errs = append(errs, fmt.Errorf("dashboard.max_routes: must be at least 1, got %d", d.MaxRoutes))

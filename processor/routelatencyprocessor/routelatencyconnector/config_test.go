@@ -48,7 +48,7 @@ func TestLoadConfig(t *testing.T) {
 	full.CollectorInstanceID = false
 	full.MaxDuration = 5 * time.Minute
 	full.Exemplars = ExemplarsConfig{MaxPerDataPoint: 5}
-	full.Dashboard = DashboardConfig{Endpoint: "localhost:9999", JaegerUIURL: "http://localhost:16686", BearerToken: "s3cret", Slice: time.Minute, History: 2 * time.Hour, MaxRoutes: 50, Rollups: createDefaultConfig().(*Config).Dashboard.Rollups,
+	full.Dashboard = DashboardConfig{Endpoint: "localhost:9999", JaegerUIURL: "http://localhost:16686", BearerToken: "s3cret", Slice: time.Minute, History: 2 * time.Hour, MaxRoutes: 50, MaxVersions: 5, Rollups: createDefaultConfig().(*Config).Dashboard.Rollups,
 		Peers: []string{"10.0.0.2:8890", "10.0.0.3:8890"}, PeersDNS: "otelcol-apm-gateway.observability.svc:8890"}
 
 	for _, tc := range []struct {

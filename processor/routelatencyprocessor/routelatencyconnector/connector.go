@@ -61,6 +61,7 @@ type routeConnector struct {
 
 	// history and dashboard exist when dashboard.endpoint is set; breakdowns unless breakdown.enabled is off.
 	history    *dashboard.History
+	versions   *dashboard.Versions
 	dashboard  *dashboard.Server
 	breakdowns *breakdowns
 	// slos counts requests against the objectives; nil without any.
@@ -110,6 +111,7 @@ func newRouteConnector(set connector.Settings, cfg *Config, next consumer.Metric
 	}
 	if d := cfg.Dashboard; d.Endpoint != "" {
 		c.history = dashboard.NewHistory(d.tiers(), d.MaxRoutes)
+		c.versions = dashboard.NewVersions(d.MaxVersions)
 		var peers *dashboard.Peers
 		if len(d.Peers) > 0 || d.PeersDNS != "" {
 			peers = dashboard.NewPeers(d.Peers, d.PeersDNS, string(d.BearerToken))
@@ -117,7 +119,7 @@ func newRouteConnector(set connector.Settings, cfg *Config, next consumer.Metric
 		instance := stringAttr(set.Resource.Attributes(), semconv.ServiceInstanceID)
 		c.dashboard = dashboard.NewServer(c.history, dashboard.Options{
 			JaegerUI: d.JaegerUIURL, BearerToken: string(d.BearerToken), Routes: resolver, Instance: instance, Peers: peers,
-			FlushInterval: cfg.FlushInterval, Now: clk.Now, Objectives: objectives,
+			FlushInterval: cfg.FlushInterval, Now: clk.Now, Objectives: objectives, Versions: c.versions,
 		})
 	}
 	if cfg.Breakdown.Enabled {
@@ -312,6 +314,10 @@ func (c *routeConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 		if attrs.Environment == "" {
 			attrs.Environment = stringAttr(resAttrs, semconv.DeploymentEnvironment)
 		}
+		version := ""
+		if c.versions != nil {
+			version = stringAttr(resAttrs, semconv.ServiceVersion)
+		}
 		shard := c.store.ShardOf(attrs.Service)
 		shard.Lock()
 		bd := c.breakdowns
@@ -369,6 +375,10 @@ func (c *routeConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 				isError := span.Status().Code() == ptrace.StatusCodeError || attrs.StatusCode >= 500
 				if shard.Record(&attrs, seconds, count, isError, span.TraceID(), span.SpanID(), span.EndTimestamp(), now) && res.Source != route.SourceOverflow {
 					overflow++
+				}
+				if c.versions != nil {
+					c.versions.Record(dashboard.ServiceKey{Service: attrs.Service, Environment: attrs.Environment}, version,
+						dashboard.MethodRoute{Method: req.Method, Route: res.Route}, seconds, isError, count, arrival)
 				}
 				if c.slos != nil {
 					c.slos.Record(slo.Route{Service: attrs.Service, Environment: attrs.Environment, Method: req.Method, Route: res.Route},

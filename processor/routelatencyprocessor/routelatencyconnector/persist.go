@@ -30,7 +30,11 @@ func (c *routeConnector) openHistory(ctx context.Context, host component.Host) e
 		return fmt.Errorf("dashboard.storage: %w", err)
 	}
 	c.historyStore = client
-	slices, err := c.history.Restore(func(key string) ([]byte, error) { return client.Get(ctx, key) })
+	get := func(key string) ([]byte, error) { return client.Get(ctx, key) }
+	slices, err := c.history.Restore(get)
+	if err == nil {
+		err = c.versions.Restore(get)
+	}
 	switch {
 	case errors.Is(err, dashboard.ErrUnreadable):
 		index, _ := client.Get(ctx, dashboard.IndexKey)
@@ -50,7 +54,7 @@ func (c *routeConnector) persistHistory(ctx context.Context) error {
 	if c.historyStore == nil {
 		return nil
 	}
-	changes := c.history.Changes()
+	changes := append(c.history.Changes(), c.versions.Changes()...)
 	if len(changes) == 0 {
 		return nil
 	}

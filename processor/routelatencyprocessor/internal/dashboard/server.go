@@ -77,6 +77,8 @@ type Options struct {
 	Now func() time.Time
 	// Objectives are the connector's service level objectives (defaults filled in), for /api/slos.
 	Objectives []slo.Objective
+	// Versions are the services' versions, for /api/versions and the charts' markers (nil: none tracked).
+	Versions *Versions
 }
 
 // Server serves the pages and the JSON API from a History.
@@ -103,6 +105,7 @@ func NewServer(history *History, opts Options) *Server {
 	mux.HandleFunc("GET /api/series", s.apiSeries)
 	mux.HandleFunc("GET /api/sketches", s.apiSketches)
 	mux.HandleFunc("GET /api/slos", s.apiSLOs)
+	mux.HandleFunc("GET /api/versions", s.apiVersions)
 	s.server = &http.Server{Handler: s.authorized(mux), ReadHeaderTimeout: 5 * time.Second}
 	return s
 }
@@ -437,6 +440,15 @@ func (s *Server) apiSeries(w http.ResponseWriter, r *http.Request) {
 	}
 	body := s.freshness(window, name, d.Covered)
 	body["points"], body["distribution"], body["slowest"] = points, dist, slowest
+	markers := []VersionMarker{}
+	if s.opts.Versions != nil {
+		for _, m := range s.opts.Versions.Markers(ServiceKey{service, env}) {
+			if m.At.After(now.Add(-window)) && !m.At.After(now) {
+				markers = append(markers, m)
+			}
+		}
+	}
+	body["versions"] = markers
 	body["summary"] = map[string]any{
 		"requests": sum.Requests, "errors": sum.Errors, "error_rate": sum.ErrorRate,
 		"requests_per_minute": sum.RequestsPerMinute, "p50_ms": millis(sum.P50), "p95_ms": millis(sum.P95),

@@ -10,6 +10,7 @@ const (
 	DeploymentEnvironment     = "deployment.environment"
 	// ServiceInstanceID is read from the collector's own resource.
 	ServiceInstanceID = "service.instance.id"
+	ServiceVersion    = "service.version"
 	// CollectorInstanceID is the data point attribute that carries it on route series (as contrib's spanmetrics).
 	CollectorInstanceID = "collector.instance.id"
 )

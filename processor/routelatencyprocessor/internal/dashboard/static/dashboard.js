@@ -143,7 +143,7 @@ function sliceStarts(body) {
 
 // timeChart draws, per slice of the window, stacked bars and/or lines. bars: [{key, label, color, value(point)}];
 // lines: [{key, label, color, dash, radius, value(point)}]; yFormat formats the y axis; tip(point) the hover text.
-function timeChart(container, body, points, { bars = [], lines = [], yFormat, tip, label }) {
+function timeChart(container, body, points, { bars = [], lines = [], yFormat, tip, label, markers = body.versions || [] }) {
   const W = 640, H = 220, L = 64, R = 12, T = 12, B = 26, plotW = W - L - R, plotH = H - T - B;
   const starts = sliceStarts(body);
   const slice = body.slice_seconds * 1000;
@@ -176,6 +176,16 @@ function timeChart(container, body, points, { bars = [], lines = [], yFormat, ti
     el("text", { x, y: H - 8, "text-anchor": anchor, class: "tick" }, svg, fmtTick(t, step, x1 - x0));
   }
   el("line", { x1: L, x2: W - R, y1: T + plotH, y2: T + plotH, class: "axis" }, svg);
+  // Version markers: where a version was first seen.
+  for (const m of markers) {
+    const t = Date.parse(m.at);
+    if (t < x0 || t > x1) continue;
+    const x = xOf(t);
+    const g = el("g", { class: "marker", "data-version": m.version, "data-at": m.at }, svg);
+    el("line", { x1: x, x2: x, y1: T, y2: T + plotH, stroke: "#6e7781", "stroke-dasharray": "3 3" }, g);
+    el("text", { x: x + 3, y: T + 10, class: "tick" }, g, m.version);
+    el("title", {}, g, `${m.version} first seen ${fmtTime(t, true)}`);
+  }
 
   for (const t of starts) {
     const p = bySlice.get(t);
@@ -490,6 +500,49 @@ function sloTable(section, body, withRoute) {
   }
 }
 
+// versionsTable fills the overview's versions section from /api/versions: newest first, what each brought and
+// changed against the version before it.
+function versionsTable(section, body) {
+  const tbody = section.querySelector("tbody");
+  tbody.replaceChildren();
+  section.hidden = body.versions.length === 0;
+  for (const v of body.versions) {
+    const tr = document.createElement("tr");
+    tr.dataset.version = v.version;
+    const changed = v.changed.map(c => `${c.Method} ${c.Route}: ${c.what} (p99 ${fmtMs(c.p99_before_ms)} → ${fmtMs(c.p99_after_ms)}, errors ${fmtPct(c.error_rate_before)} → ${fmtPct(c.error_rate_after)})`);
+    for (const [cls, text] of [["text version", v.version], ["text first", fmtTime(Date.parse(v.first_seen), true)],
+      ["text last", fmtTime(Date.parse(v.last_seen), true)], ["requests", fmtCount(v.requests)], ["error-rate", fmtPct(v.error_rate)],
+      ["p50", fmtMs(v.p50_ms)], ["p95", fmtMs(v.p95_ms)], ["p99", fmtMs(v.p99_ms)],
+      ["text new-routes", v.new_routes.join(", ") || "–"], ["text changed", changed.join("; ") || "–"]]) {
+      const td = document.createElement("td");
+      td.className = cls;
+      td.textContent = text;
+      tr.append(td);
+    }
+    tbody.append(tr);
+  }
+}
+
+// versionCompare fills the route page's comparison of its last two versions.
+function versionCompare(section, body) {
+  const tbody = section.querySelector("tbody");
+  tbody.replaceChildren();
+  const rows = (body.compare || []).filter(c => c.route);
+  section.hidden = rows.length < 2;
+  for (const c of rows) {
+    const tr = document.createElement("tr");
+    tr.dataset.version = c.version;
+    for (const [cls, text] of [["text version", c.version], ["requests", fmtCount(c.route.requests)], ["error-rate", fmtPct(c.route.error_rate)],
+      ["p50", fmtMs(c.route.p50_ms)], ["p95", fmtMs(c.route.p95_ms)], ["p99", fmtMs(c.route.p99_ms)]]) {
+      const td = document.createElement("td");
+      td.className = cls;
+      td.textContent = text;
+      tr.append(td);
+    }
+    tbody.append(tr);
+  }
+}
+
 const OVERVIEW_DEFAULTS = { window: "5m", service: "", environment: "", sort: "impact", dir: "desc", scope: "replica", refresh: "", junk: "" };
 
 function initOverview() {
@@ -541,6 +594,7 @@ function initOverview() {
       renderTable(rows, all);
       const slos = await getJSON("api/slos?" + new URLSearchParams({ service: state.service, environment: state.environment || "" }));
       sloTable($("slo-section"), slos, true);
+      versionsTable($("versions-section"), await getJSON("api/versions?" + new URLSearchParams({ service: state.service, environment: state.environment || "" })));
       if (state.scope === "fleet") { $("overview").hidden = true; return; }
       $("overview").hidden = false;
       const sq = new URLSearchParams({ window: state.window, service: state.service });
@@ -688,6 +742,8 @@ function initRoute() {
       tiles($("tiles"), body.summary, body.previous);
       const slos = await getJSON("api/slos?" + new URLSearchParams({ service: state.service, environment: state.environment || "", method: state.method, route: state.route }));
       sloTable($("slo-section"), slos, false);
+      versionCompare($("compare-section"), await getJSON("api/versions?" + new URLSearchParams({ service: state.service,
+        environment: state.environment || "", method: state.method, route: state.route })));
       // Each latency objective's threshold across the latency chart.
       const thresholds = slos.objectives.filter(o => o.threshold_ms != null).map(o => ({
         key: "threshold-" + o.name, label: `${o.name} threshold`, color: "#8250df", dash: "6 3", radius: 0, value: () => o.threshold_ms }));
