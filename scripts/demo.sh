@@ -26,15 +26,27 @@ DASHBOARD_SLICE=${DASHBOARD_SLICE:-3s} ROUTE_METRICS_FLUSH_INTERVAL=${ROUTE_METR
 pids+=($!)
 for i in $(seq 1 50); do curl -sf -o /dev/null localhost:13133/ && break; sleep 0.2; done
 # shop's GET /orders/{order_id} calls catalog (its downstream), which the route page's breakdown shows.
-port=8000
-for service in shop catalog; do
-	OTEL_SERVICE_NAME=$service OTEL_RESOURCE_ATTRIBUTES=deployment.environment.name=development \
+# start SERVICE PORT VERSION SLOW_DELAY: one example service.
+start() {
+	OTEL_SERVICE_NAME=$1 OTEL_RESOURCE_ATTRIBUTES=deployment.environment.name=development,service.version=$3 \
 		OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4317 OTEL_EXPORTER_OTLP_INSECURE=true LATENCY=realistic \
-		LISTEN_ADDR=127.0.0.1:$port DOWNSTREAM_URL=$([ $service = shop ] && echo http://127.0.0.1:8001) \
+		LISTEN_ADDR=127.0.0.1:$2 SLOW_DELAY=$4 DOWNSTREAM_URL=$([ "$1" = shop ] && echo http://127.0.0.1:8001) \
 		bin/shopapi >>.cache/demo-services.log 2>&1 &
 	pids+=($!)
-	port=$((port + 1))
-done
+}
+start shop 8000 1.4.0 600ms
+shop=$!
+start catalog 8001 2.1.0 600ms
+# A deploy after DEMO_REDEPLOY_AFTER (40s): shop 1.5.0, whose report route is twice as slow, for the versions table.
+(
+	trap 'kill $(jobs -p) 2>/dev/null; exit 0' INT TERM EXIT
+	sleep "${DEMO_REDEPLOY_AFTER:-40s}"
+	kill "$shop" 2>/dev/null || exit 0
+	while kill -0 "$shop" 2>/dev/null; do sleep 0.1; done
+	start shop 8000 1.5.0 1200ms
+	wait
+) &
+pids+=($!)
 sleep 1
 bin/trafficmix -target http://127.0.0.1:8000 -rate 30 -duration "$duration" >>.cache/demo-traffic.log 2>&1 &
 pids+=($!)

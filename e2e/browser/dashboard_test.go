@@ -585,4 +585,10 @@ func TestScreenshots(t *testing.T) {
 	shot(t, ctx, "breakdown.png")
 	do(t, ctx, chromedp.Navigate(base+"/?window=1h&service=shop"), chromedp.WaitVisible(`#slo-table tr`), chromedp.Sleep(500*time.Millisecond))
 	shotOf(t, ctx, "slo.png", chromedp.Screenshot(`#slo-section`))
+	do(t, ctx, chromedp.WaitVisible(`#versions-table tr`))
+	shotOf(t, ctx, "versions.png", chromedp.Screenshot(`#versions-section`))
+	reports := url.Values{"service": {"shop"}, "environment": {"development"}, "method": {"GET"}, "route": {"/reports/slow"}, "window": {"5m"}}
+	do(t, ctx, chromedp.Navigate(base+"/route?"+reports.Encode()), chromedp.WaitVisible(`#compare-table tr`),
+		chromedp.WaitVisible(`#heatmap-chart svg rect.cell`), chromedp.Sleep(500*time.Millisecond))
+	shot(t, ctx, "route-versions.png")
 }

@@ -205,11 +205,52 @@ func routeJSON(r MethodRoute, vr *versionRoute) VersionRouteJSON {
 	return out
 }
 
-// Table returns a service's versions, newest first, each compared with the one before it.
+// lookup returns a service's versions in one environment, or merged over all of them when svc.Environment is
+// empty (the caller holds mu).
+func (v *Versions) lookup(svc ServiceKey) (*serviceVersions, bool) {
+	if svc.Environment != "" {
+		sv, ok := v.services[svc]
+		return sv, ok
+	}
+	merged := &serviceVersions{}
+	byName := map[string]*versionStats{}
+	for k, sv := range v.services {
+		if k.Service != svc.Service {
+			continue
+		}
+		for _, vs := range sv.versions {
+			m, ok := byName[vs.name]
+			if !ok {
+				m = &versionStats{name: vs.name, firstSeen: vs.firstSeen, lastSeen: vs.lastSeen, routes: map[MethodRoute]*versionRoute{}}
+				byName[vs.name] = m
+				merged.versions = append(merged.versions, m)
+			}
+			if vs.firstSeen.Before(m.firstSeen) {
+				m.firstSeen = vs.firstSeen
+			}
+			m.lastSeen = maxTime(m.lastSeen, vs.lastSeen)
+			for r, vr := range vs.routes {
+				o, ok := m.routes[r]
+				if !ok {
+					o = &versionRoute{sketch: newSliceSketch()}
+					m.routes[r] = o
+				}
+				o.requests += vr.requests
+				o.errors += vr.errors
+				_ = o.sketch.MergeWith(vr.sketch)
+			}
+		}
+	}
+	sort.SliceStable(merged.versions, func(i, j int) bool { return merged.versions[i].firstSeen.Before(merged.versions[j].firstSeen) })
+	return merged, len(merged.versions) > 0
+}
+
+// Table returns a service's versions, newest first, each compared with the one before it; over every environment
+// when svc.Environment is empty.
 func (v *Versions) Table(svc ServiceKey) []VersionJSON {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	sv, ok := v.services[svc]
+	sv, ok := v.lookup(svc)
 	if !ok {
 		return []VersionJSON{}
 	}
@@ -283,7 +324,7 @@ func (v *Versions) Markers(svc ServiceKey) []VersionMarker {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	var out []VersionMarker
-	if sv, ok := v.services[svc]; ok {
+	if sv, ok := v.lookup(svc); ok {
 		for _, vs := range sv.versions {
 			if vs.name != OlderVersions {
 				out = append(out, VersionMarker{Version: vs.name, At: vs.firstSeen})

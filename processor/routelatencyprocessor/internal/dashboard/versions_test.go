@@ -81,3 +81,18 @@ func TestVersionsRestoreWhatTheyPersisted(t *testing.T) {
 	store[VersionsKey] = store[VersionsKey][:10]
 	assert.ErrorIs(t, NewVersions(5).Restore(store.get), ErrUnreadable)
 }
+
+// Without an environment, a service's versions merge over its environments.
+func TestVersionsOverEveryEnvironment(t *testing.T) {
+	v := NewVersions(5)
+	r := MethodRoute{"GET", "/items"}
+	v.Record(ServiceKey{"shop", "staging"}, "2", r, 0.01, false, 3, t0.Add(time.Hour))
+	v.Record(ServiceKey{"shop", "production"}, "1", r, 0.01, false, 5, t0)
+	v.Record(ServiceKey{"shop", "production"}, "2", r, 0.01, false, 7, t0.Add(2*time.Hour))
+	table := v.Table(ServiceKey{Service: "shop"})
+	require.Len(t, table, 2)
+	assert.Equal(t, "2", table[0].Version)
+	assert.Equal(t, uint64(10), table[0].Requests)
+	assert.Equal(t, t0.Add(time.Hour), table[0].FirstSeen)
+	assert.Equal(t, uint64(5), table[1].Requests)
+}
