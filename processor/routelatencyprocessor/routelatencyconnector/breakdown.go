@@ -9,6 +9,7 @@ import (
 
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/aggregate"
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/breakdown"
+	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/errorgroups"
 )
 
 // maxOwnedNames bounds the owned copies of service and environment names the breakdown keys use.
@@ -42,6 +43,8 @@ type breakdowns struct {
 	// cannot make two services meet.
 	names    map[string]ownedName
 	lastName uint32
+	// errors receives the exceptions of the requests' descendants (nil with errors off).
+	errors *errorgroups.Groups
 	// nextSweep paces the sweeps that record requests whose grace has ended (a tenth of the grace).
 	nextSweep  time.Time
 	sweepEvery time.Duration
@@ -92,6 +95,17 @@ func (b *breakdowns) sweepIfDue(now time.Time) {
 			b.interval[req.Key] = t
 		}
 		t.Add(split, req.Span, req.Count, req.TraceID, b.threshold)
+		if b.errors != nil {
+			route := errorgroups.RouteKey{Service: req.Key.Service, Environment: req.Key.Environment, Method: req.Key.Method, Route: req.Key.Route}
+			for _, e := range split.Exceptions {
+				b.errors.Record(route, req.Version, errorgroups.Exception{Type: e.Type, Message: e.Message, Stacktrace: e.Stacktrace,
+					Fingerprint: e.Fingerprint, Failed: req.Failed}, req.TraceID, req.Count, now)
+			}
+			if req.Unexplained != "" && len(split.Exceptions) == 0 {
+				b.errors.Record(route, req.Version, errorgroups.Exception{Type: errorgroups.StatusError, Message: req.Unexplained, Failed: true},
+					req.TraceID, req.Count, now)
+			}
+		}
 	})
 }
 

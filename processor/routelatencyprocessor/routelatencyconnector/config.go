@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"regexp"
 	"slices"
 	"time"
 
@@ -57,6 +58,8 @@ type Config struct {
 	// Breakdown splits each request's time among its descendant spans in the same service (database, downstream
 	// calls, the team's own spans, its own time), for the metrics and the dashboard's route page.
 	Breakdown BreakdownConfig `mapstructure:"breakdown"`
+	// Errors groups the exceptions of each route's requests (and of their descendants, through the breakdown's join).
+	Errors ErrorsConfig `mapstructure:"errors"`
 	// SLOs are service level objectives: each request a matching route serves is counted good or bad
 	// (slo.events), and `slo-rules` writes the burn-rate alerts and Datadog definitions from the same list.
 	SLOs []slo.Objective `mapstructure:"slos"`
@@ -76,6 +79,44 @@ type BreakdownConfig struct {
 	MaxSpansPerTrace int `mapstructure:"max_spans_per_trace"`
 	// NPlusOneThreshold flags a request that ran one database statement at least this many times.
 	NPlusOneThreshold int `mapstructure:"n_plus_one_threshold"`
+}
+
+// ErrorsConfig sets up the error groups per route.
+type ErrorsConfig struct {
+	Enabled bool `mapstructure:"enabled"`
+	// MaxGroupsPerRoute and MaxGroupsPerService bound the groups, {other} included.
+	MaxGroupsPerRoute   int `mapstructure:"max_groups_per_route"`
+	MaxGroupsPerService int `mapstructure:"max_groups_per_service"`
+	// Mask are regular expressions whose matches are replaced by <masked> in messages, stack traces and
+	// fingerprints before anything is kept, shown or counted.
+	Mask []string `mapstructure:"mask"`
+}
+
+// DefaultMask masks emails, bearer tokens, JWTs and card-like numbers.
+var DefaultMask = []string{
+	`[\w.+-]+@[\w-]+\.[\w.-]+`,
+	`(?i)bearer\s+[\w.~+/=-]+`,
+	`eyJ[\w-]+\.[\w-]+\.[\w-]+`,
+	`\b\d(?:[ -]?\d){12,18}\b`,
+}
+
+func (e *ErrorsConfig) validate() error {
+	if !e.Enabled {
+		return nil
+	}
+	var errs []error
+	if e.MaxGroupsPerRoute < 2 {
+		errs = append(errs, fmt.Errorf("errors.max_groups_per_route: must be at least 2 (a group and {other}), got %d", e.MaxGroupsPerRoute))
+	}
+	if e.MaxGroupsPerService < e.MaxGroupsPerRoute {
+		errs = append(errs, fmt.Errorf("errors.max_groups_per_service: must be at least max_groups_per_route (%d), got %d", e.MaxGroupsPerRoute, e.MaxGroupsPerService))
+	}
+	for i, p := range e.Mask {
+		if _, err := regexp.Compile(p); err != nil {
+			errs = append(errs, fmt.Errorf("errors.mask[%d]: %w", i, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // DashboardConfig sets up the built-in route dashboard. Its history holds at most
@@ -226,7 +267,7 @@ func (c *Config) Validate() error {
 	if c.Exemplars.MaxPerDataPoint < 0 || c.Exemplars.MaxPerDataPoint > 100 {
 		errs = append(errs, fmt.Errorf("exemplars.max_per_data_point: must be between 0 and 100, got %d", c.Exemplars.MaxPerDataPoint))
 	}
-	errs = append(errs, c.Dashboard.validate(), c.Breakdown.validate(), slo.Validate("slos", c.SLOs))
+	errs = append(errs, c.Dashboard.validate(), c.Breakdown.validate(), c.Errors.validate(), slo.Validate("slos", c.SLOs))
 	return errors.Join(errs...)
 }
 

@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/aggregate"
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/breakdown"
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/dashboard"
+	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/errorgroups"
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/route"
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/slo"
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/routelatencyconnector/internal/metadata"
@@ -66,11 +68,16 @@ type routeConnector struct {
 	breakdowns *breakdowns
 	// slos counts requests against the objectives; nil without any.
 	slos *slo.Counts
-	// id is the connector's own, historyStore the client of dashboard.storage (nil without).
+	// errors groups what fails per route; nil with errors off.
+	errors *errorgroups.Groups
+	// id is the connector's own, historyStore the client of dashboard.storage (nil without); instanceID the
+	// collector's service.instance.id when collector_instance_id is on.
 	id           component.ID
+	instanceID   string
 	historyStore storage.Client
-	// reasonLate, reasonOrphan and reasonBound label the breakdown's unjoined spans.
-	reasonLate, reasonOrphan, reasonBound metric.AddOption
+	// reasonLate, reasonOrphan and reasonBound label the breakdown's unjoined spans; outcome* the exceptions.
+	reasonLate, reasonOrphan, reasonBound            metric.AddOption
+	outcomeRecorded, outcomeFolded, outcomeTruncated metric.AddOption
 
 	stop     chan struct{}
 	done     chan struct{}
@@ -86,19 +93,23 @@ func newRouteConnector(set connector.Settings, cfg *Config, next consumer.Metric
 		return nil, err
 	}
 	c := &routeConnector{
-		cfg:          cfg,
-		id:           set.ID,
-		logger:       set.Logger,
-		next:         next,
-		resolver:     resolver,
-		clock:        clk,
-		reasonLate:   metric.WithAttributes(attribute.String("reason", "late")),
-		reasonOrphan: metric.WithAttributes(attribute.String("reason", "orphan")),
-		reasonBound:  metric.WithAttributes(attribute.String("reason", "bound")),
+		cfg:              cfg,
+		id:               set.ID,
+		logger:           set.Logger,
+		next:             next,
+		resolver:         resolver,
+		clock:            clk,
+		reasonLate:       metric.WithAttributes(attribute.String("reason", "late")),
+		reasonOrphan:     metric.WithAttributes(attribute.String("reason", "orphan")),
+		reasonBound:      metric.WithAttributes(attribute.String("reason", "bound")),
+		outcomeRecorded:  metric.WithAttributes(attribute.String("outcome", "recorded")),
+		outcomeFolded:    metric.WithAttributes(attribute.String("outcome", "folded")),
+		outcomeTruncated: metric.WithAttributes(attribute.String("outcome", "truncated")),
 	}
 	sc := storeConfig(cfg)
 	if cfg.CollectorInstanceID {
 		sc.CollectorInstanceID = stringAttr(set.Resource.Attributes(), semconv.ServiceInstanceID)
+		c.instanceID = sc.CollectorInstanceID
 	}
 	c.store = aggregate.NewStore(sc, pcommon.NewTimestampFromTime(c.clock.Now()))
 	objectives := make([]slo.Objective, len(cfg.SLOs))
@@ -108,6 +119,14 @@ func newRouteConnector(set connector.Settings, cfg *Config, next consumer.Metric
 	if len(objectives) > 0 {
 		c.slos = slo.NewCounts(objectives, slo.Options{MaxRoutes: cfg.MaxSeries, Delta: sc.Delta, InstanceID: sc.CollectorInstanceID, ScopeName: scopeName},
 			pcommon.NewTimestampFromTime(c.clock.Now()))
+	}
+	if cfg.Errors.Enabled {
+		masker, err := errorgroups.NewMasker(cfg.Errors.Mask)
+		if err != nil {
+			return nil, err
+		}
+		c.errors = errorgroups.New(errorgroups.Limits{PerRoute: cfg.Errors.MaxGroupsPerRoute, PerService: cfg.Errors.MaxGroupsPerService},
+			masker, pcommon.NewTimestampFromTime(c.clock.Now()))
 	}
 	if d := cfg.Dashboard; d.Endpoint != "" {
 		c.history = dashboard.NewHistory(d.tiers(), d.MaxRoutes)
@@ -119,11 +138,12 @@ func newRouteConnector(set connector.Settings, cfg *Config, next consumer.Metric
 		instance := stringAttr(set.Resource.Attributes(), semconv.ServiceInstanceID)
 		c.dashboard = dashboard.NewServer(c.history, dashboard.Options{
 			JaegerUI: d.JaegerUIURL, BearerToken: string(d.BearerToken), Routes: resolver, Instance: instance, Peers: peers,
-			FlushInterval: cfg.FlushInterval, Now: clk.Now, Objectives: objectives, Versions: c.versions,
+			FlushInterval: cfg.FlushInterval, Now: clk.Now, Objectives: objectives, Versions: c.versions, Errors: c.errors,
 		})
 	}
 	if cfg.Breakdown.Enabled {
 		c.breakdowns = newBreakdowns(cfg.Breakdown, sc, c.clock.Now())
+		c.breakdowns.errors = c.errors
 	}
 	if c.telemetry, err = metadata.NewTelemetryBuilder(set.TelemetrySettings); err != nil {
 		return nil, err
@@ -255,6 +275,13 @@ func (c *routeConnector) flush(ctx context.Context) error {
 		c.recordBreakdowns(ctx, now)
 		c.breakdowns.metrics.Flush(pcommon.NewTimestampFromTime(now), nil).ResourceMetrics().MoveAndAppendTo(md.ResourceMetrics())
 	}
+	if c.errors != nil {
+		c.errors.WriteMetrics(md, scopeName, c.cfg.AggregationTemporality == temporalityDelta, c.instanceID, pcommon.NewTimestampFromTime(now))
+		counts := c.errors.Drain()
+		c.telemetry.ConnectorRoutelatencyExceptions.Add(ctx, counts.Recorded, c.outcomeRecorded)
+		c.telemetry.ConnectorRoutelatencyExceptions.Add(ctx, counts.Folded, c.outcomeFolded)
+		c.telemetry.ConnectorRoutelatencyExceptions.Add(ctx, counts.Truncated, c.outcomeTruncated)
+	}
 	// The history is persisted at every flush: a kill -9 loses at most one flush interval of the page.
 	persistErr := c.persistHistory(ctx)
 	if md.DataPointCount() == 0 {
@@ -315,19 +342,20 @@ func (c *routeConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 			attrs.Environment = stringAttr(resAttrs, semconv.DeploymentEnvironment)
 		}
 		version := ""
-		if c.versions != nil {
+		if c.versions != nil || c.errors != nil {
 			version = stringAttr(resAttrs, semconv.ServiceVersion)
 		}
 		shard := c.store.ShardOf(attrs.Service)
 		shard.Lock()
 		bd := c.breakdowns
-		var service, environment string
+		var service, environment, bdVersion string
 		var serviceID uint32
 		if bd != nil {
 			bd.mu.Lock()
 			bd.sweepIfDue(arrival)
 			service, serviceID = bd.own(attrs.Service)
 			environment, _ = bd.own(attrs.Environment)
+			bdVersion, _ = bd.own(version)
 		}
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
@@ -337,6 +365,11 @@ func (c *routeConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 				if !c.resolver.IsRequest(span) {
 					if bd != nil {
 						bd.store.AddSpan(span.TraceID(), serviceID, bd.reader.Read(span), arrival)
+						if c.errors != nil && span.Events().Len() > 0 {
+							if ex := breakdown.ReadExceptions(span, breakdown.MaxExceptionsPerSpan, breakdown.MaxExceptionLength); len(ex) > 0 {
+								bd.store.AddExceptions(span.TraceID(), serviceID, breakdown.ID(span.SpanID()), ex, arrival)
+							}
+						}
 					}
 					continue
 				}
@@ -376,6 +409,11 @@ func (c *routeConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 				if shard.Record(&attrs, seconds, count, isError, span.TraceID(), span.SpanID(), span.EndTimestamp(), now) && res.Source != route.SourceOverflow {
 					overflow++
 				}
+				unexplained := ""
+				if c.errors != nil {
+					unexplained = c.recordExceptions(span, errorgroups.RouteKey{Service: attrs.Service, Environment: attrs.Environment, Method: req.Method, Route: res.Route},
+						version, isError, attrs.StatusCode, count, arrival, bd != nil)
+				}
 				if c.versions != nil {
 					c.versions.Record(dashboard.ServiceKey{Service: attrs.Service, Environment: attrs.Environment}, version,
 						dashboard.MethodRoute{Method: req.Method, Route: res.Route}, seconds, isError, count, arrival)
@@ -387,7 +425,7 @@ func (c *routeConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 				if bd != nil {
 					bd.store.AddRequest(breakdown.Request{
 						Key:       breakdown.Key{Service: service, Environment: environment, Method: req.Method, Route: res.Route},
-						ServiceID: serviceID, TraceID: span.TraceID(), Count: count,
+						ServiceID: serviceID, TraceID: span.TraceID(), Count: count, Failed: isError, Version: bdVersion, Unexplained: unexplained,
 						Span: breakdown.Span{ID: breakdown.ID(span.SpanID()), Start: int64(span.StartTimestamp()), End: int64(span.EndTimestamp())},
 					}, arrival)
 				}
@@ -449,4 +487,33 @@ func dimensionValue(spanAttrs, resAttrs pcommon.Map, d *Dimension) string {
 		return v.Str()
 	}
 	return v.AsString()
+}
+
+// recordExceptions groups a request span's exception events. A request that failed without one is grouped as an
+// error status, at once without the breakdown; with it, the message is returned, for the join to group it unless a
+// descendant's exception explains the failure.
+func (c *routeConnector) recordExceptions(span ptrace.Span, route errorgroups.RouteKey, version string, failed bool, status int64, count uint64, at time.Time, joined bool) (unexplained string) {
+	var exceptions []breakdown.Exception
+	if span.Events().Len() > 0 {
+		exceptions = breakdown.ReadExceptions(span, breakdown.MaxExceptionsPerSpan, breakdown.MaxExceptionLength)
+	}
+	if len(exceptions) == 0 {
+		if !failed {
+			return ""
+		}
+		message := span.Status().Message()
+		if message == "" {
+			message = fmt.Sprintf("HTTP %d", status)
+		}
+		message = errorgroups.Clean(message, errorgroups.MaxMessageLength)
+		if joined {
+			return strings.Clone(message)
+		}
+		exceptions = []breakdown.Exception{{Type: errorgroups.StatusError, Message: message}}
+	}
+	for _, e := range exceptions {
+		c.errors.Record(route, version, errorgroups.Exception{Type: e.Type, Message: e.Message, Stacktrace: e.Stacktrace, Fingerprint: e.Fingerprint, Failed: failed},
+			span.TraceID(), count, at)
+	}
+	return ""
 }

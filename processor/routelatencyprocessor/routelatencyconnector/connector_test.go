@@ -59,12 +59,13 @@ type testConnector struct {
 	clock *fakeClock
 }
 
-// newTestConnector tests the route metrics: the breakdown, which has tests of its own, is off unless mutate turns it
-// on.
+// newTestConnector tests the route metrics: the breakdown and the error groups, which have tests of their own, are
+// off unless mutate turns them on.
 func newTestConnector(t testing.TB, mutate func(*Config)) *testConnector {
 	t.Helper()
 	cfg := createDefaultConfig().(*Config)
 	cfg.Breakdown.Enabled = false
+	cfg.Errors.Enabled = false
 	if mutate != nil {
 		mutate(cfg)
 	}

@@ -56,6 +56,7 @@ func createDefaultConfig() component.Config {
 		CollectorInstanceID:    true,
 		MaxDuration:            time.Hour,
 		Exemplars:              ExemplarsConfig{MaxPerDataPoint: 3},
+		Errors:                 ErrorsConfig{Enabled: true, MaxGroupsPerRoute: 20, MaxGroupsPerService: 200, Mask: DefaultMask},
 		Dashboard: DashboardConfig{Slice: 30 * time.Second, History: time.Hour, MaxRoutes: 100, MaxVersions: 5,
 			Rollups: []RollupConfig{{Slice: 10 * time.Minute, Keep: 24 * time.Hour}, {Slice: time.Hour, Keep: 7 * 24 * time.Hour}}},
 		Breakdown: BreakdownConfig{Enabled: true, Grace: 5 * time.Second, MaxSpans: 10_000, MaxSpansPerTrace: 5_000, NPlusOneThreshold: 5},

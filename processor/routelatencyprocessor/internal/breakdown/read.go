@@ -9,10 +9,14 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
-// MaxTargetLength and MaxStatementLength bound what one span's record keeps.
+// MaxTargetLength and MaxStatementLength bound what one span's record keeps; an exception keeps at most
+// maxExceptionsPerSpan events of MaxExceptionLength bytes per field (a stack trace's top frame is near its start,
+// or its end for Python: the last bytes are kept of a Python traceback).
 const (
-	MaxTargetLength    = 128
-	MaxStatementLength = 256
+	MaxTargetLength      = 128
+	MaxStatementLength   = 256
+	MaxExceptionLength   = 16 << 10
+	MaxExceptionsPerSpan = 4
 	// maxInterned bounds the reader's table of targets and statements; past it the table starts afresh.
 	maxInterned = 10_000
 )
@@ -303,4 +307,55 @@ func identifierBefore(s string, i int) bool {
 	}
 	c := s[i-1]
 	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// Attribute keys of the exception events and the fingerprint override.
+const (
+	EventException     = "exception"
+	AttrExceptionType  = "exception.type"
+	AttrExceptionMsg   = "exception.message"
+	AttrExceptionStack = "exception.stacktrace"
+	AttrFingerprint    = "error.fingerprint"
+)
+
+// ReadExceptions copies up to n exception events of a span, each field cut to length bytes (a Python traceback
+// keeps its end, where its innermost frames are).
+func ReadExceptions(span ptrace.Span, n, length int) []Exception {
+	var out []Exception
+	fingerprint := ""
+	if v, ok := span.Attributes().Get(AttrFingerprint); ok {
+		fingerprint = strings.Clone(cutString(v.AsString(), length, false))
+	}
+	events := span.Events()
+	for i := 0; i < events.Len() && len(out) < n; i++ {
+		e := events.At(i)
+		if e.Name() != EventException {
+			continue
+		}
+		ex := Exception{Fingerprint: fingerprint}
+		e.Attributes().Range(func(k string, v pcommon.Value) bool {
+			switch k {
+			case AttrExceptionType:
+				ex.Type = strings.Clone(cutString(v.AsString(), length, false))
+			case AttrExceptionMsg:
+				ex.Message = strings.Clone(cutString(v.AsString(), length, false))
+			case AttrExceptionStack:
+				st := v.AsString()
+				ex.Stacktrace = strings.Clone(cutString(st, length, strings.HasPrefix(st, "Traceback")))
+			}
+			return true
+		})
+		out = append(out, ex)
+	}
+	return out
+}
+
+func cutString(s string, n int, keepEnd bool) string {
+	if len(s) <= n {
+		return s
+	}
+	if keepEnd {
+		return s[len(s)-n:]
+	}
+	return s[:n]
 }

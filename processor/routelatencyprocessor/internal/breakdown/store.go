@@ -18,6 +18,12 @@ type Request struct {
 	Span      Span
 	// Count is how many requests the span stands for (its sampling-adjusted count; 1 unsampled).
 	Count uint64
+	// Failed is set for a request that failed (status error or 5xx); Version is its service.version (owned).
+	Failed  bool
+	Version string
+	// Unexplained is the failure's message when the request span recorded no exception of its own: it is grouped
+	// as an error status unless a descendant's exception explains it.
+	Unexplained string
 }
 
 // Limits bound the store.
@@ -70,12 +76,19 @@ type recordsKey struct {
 
 type records struct {
 	spans []Span
+	// exceptions are the exception events of the spans, apart: few spans have any.
+	exceptions []heldException
 	// pending counts the requests not yet recorded; done is when the last one was (zero while some are pending or
 	// none came yet).
 	pending int
 	done    time.Time
 	// expires is when records without a request are let go.
 	expires time.Time
+}
+
+type heldException struct {
+	span uint64
+	Exception
 }
 
 type dueRequest struct {
@@ -144,6 +157,19 @@ func (s *Store) lookup(k recordsKey) *records {
 	return s.records[k]
 }
 
+// AddExceptions holds the exception events of a descendant span added with AddSpan; each counts as a record.
+func (s *Store) AddExceptions(trace pcommon.TraceID, service uint32, span uint64, exceptions []Exception, now time.Time) {
+	r := s.of(trace, service, now)
+	for _, e := range exceptions {
+		if s.held >= s.limits.MaxSpans || r.pending == 0 && !r.done.IsZero() {
+			s.counts.Dropped++
+			continue
+		}
+		r.exceptions = append(r.exceptions, heldException{span, e})
+		s.held++
+	}
+}
+
 // AddSpan holds a descendant span of service's requests in the trace; one that comes within a grace after every
 // request of its trace and service was recorded counts as late. service is the caller's number for the service
 // (the requests' ServiceID): a key of fixed size is cheaper to hash and compare than the name.
@@ -176,6 +202,13 @@ func (s *Store) Sweep(now time.Time, record func(Request, Split)) {
 			spans = r.spans
 		}
 		split := s.compute.Compute(d.req.Span, spans)
+		if r != nil {
+			for _, e := range r.exceptions {
+				if s.compute.walked(e.span, spans) {
+					split.Exceptions = append(split.Exceptions, e.Exception)
+				}
+			}
+		}
 		if split.Cycle {
 			s.counts.Cycles++
 		}
@@ -191,8 +224,8 @@ func (s *Store) Sweep(now time.Time, record func(Request, Split)) {
 		if r.pending == 0 {
 			// The records are done with; the entry stays a grace longer to tell late descendants from orphans.
 			r.done = now
-			s.held -= len(r.spans)
-			r.spans = r.spans[:0]
+			s.held -= len(r.spans) + len(r.exceptions)
+			r.spans, r.exceptions = r.spans[:0], nil
 		}
 	}
 	// Entries put back below are due later than now: the loop ends before reaching them.
@@ -209,7 +242,7 @@ func (s *Store) Sweep(now time.Time, record func(Request, Split)) {
 				s.expiries.push(expiry{r.done.Add(s.limits.Grace), k, r})
 			}
 		case !now.Before(r.expires):
-			s.held -= len(r.spans)
+			s.held -= len(r.spans) + len(r.exceptions)
 			s.counts.Orphans += int64(len(r.spans))
 			s.release(k, r)
 		default:

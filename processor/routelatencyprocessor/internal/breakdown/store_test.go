@@ -112,3 +112,16 @@ func TestBoundsDropAndCount(t *testing.T) {
 	assert.Equal(t, 100, s.Held())
 	assert.Equal(t, int64(100_000-10+200-90), s.Drain().Dropped)
 }
+
+// The exceptions of a request's descendants come with its split; another service's do not.
+func TestExceptionsOfDescendantsComeWithTheSplit(t *testing.T) {
+	s := newTestStore()
+	s.AddSpan(trace, shopID, child(2, 1, 10, 30, sqlite), t0)
+	s.AddExceptions(trace, shopID, 2, []Exception{{Type: "OperationalError", Message: "database is locked"}}, t0)
+	s.AddSpan(trace, inventoryID, child(4, 1, 10, 30, sqlite), t0)
+	s.AddExceptions(trace, inventoryID, 4, []Exception{{Type: "Other"}}, t0)
+	s.AddRequest(Request{Key: shop, ServiceID: shopID, TraceID: trace, Span: request(100 * ms)}, t0)
+	got := sweep(s, t0.Add(5*time.Second))
+	require.Len(t, got, 1)
+	assert.Equal(t, []Exception{{Type: "OperationalError", Message: "database is locked"}}, got[0].split.Exceptions)
+}

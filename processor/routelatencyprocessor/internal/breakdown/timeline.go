@@ -18,6 +18,11 @@ type Span struct {
 	Statement string
 }
 
+// Exception is one exception event of a descendant span (owned copies, bounded), for the route's error groups.
+type Exception struct {
+	Type, Message, Stacktrace, Fingerprint string
+}
+
 // Part is what a span's own time counts as.
 type Part struct {
 	Category Category
@@ -51,6 +56,8 @@ type Split struct {
 	Statements []StatementTime
 	// Async counts the descendants that ended after the request (clipped to it).
 	Async int
+	// Exceptions are the exception events of the request's descendants (filled by Store.Sweep).
+	Exceptions []Exception
 	// Cycle is set when the parent links among the spans formed a cycle; the spans of the cycle were left out.
 	Cycle bool
 }
@@ -99,6 +106,7 @@ type Computer struct {
 	// parts and statements back each Compute's split; the indexes find them among many (see linearSearch).
 	parts          []PartTime
 	statements     []StatementTime
+	exceptions     []Exception
 	partIndex      map[Part]int
 	statementIndex map[string]int
 }
@@ -114,8 +122,8 @@ func Compute(request Span, spans []Span) Split {
 // request started (clock skew) or after it ended (async work) does not count. The split's slices are the
 // Computer's: valid until its next Compute.
 func (c *Computer) Compute(request Span, spans []Span) Split {
-	out := Split{Parts: c.parts[:0], Statements: c.statements[:0]}
-	defer func() { c.parts, c.statements = out.Parts[:0], out.Statements[:0] }()
+	out := Split{Parts: c.parts[:0], Statements: c.statements[:0], Exceptions: c.exceptions[:0]}
+	defer func() { c.parts, c.statements, c.exceptions = out.Parts[:0], out.Statements[:0], out.Exceptions[:0] }()
 	if request.End <= request.Start {
 		return out
 	}
@@ -137,6 +145,16 @@ func (c *Computer) Compute(request Span, spans []Span) Split {
 		}
 	}
 	return out
+}
+
+// walked reports whether the span id is in the last Compute's tree below the request.
+func (c *Computer) walked(id uint64, spans []Span) bool {
+	for _, i := range c.nodes[1:] {
+		if spans[i].ID == id {
+			return true
+		}
+	}
+	return false
 }
 
 // linearSearch is how many parts (or statements) a split searches one by one before it indexes them: a request

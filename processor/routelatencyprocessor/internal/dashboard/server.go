@@ -19,6 +19,7 @@ import (
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/semconv"
 
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/breakdown"
+	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/errorgroups"
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/slo"
 )
 
@@ -79,6 +80,8 @@ type Options struct {
 	Objectives []slo.Objective
 	// Versions are the services' versions, for /api/versions and the charts' markers (nil: none tracked).
 	Versions *Versions
+	// Errors are the error groups per route, for /api/errors (nil: none kept).
+	Errors *errorgroups.Groups
 }
 
 // Server serves the pages and the JSON API from a History.
@@ -106,6 +109,7 @@ func NewServer(history *History, opts Options) *Server {
 	mux.HandleFunc("GET /api/sketches", s.apiSketches)
 	mux.HandleFunc("GET /api/slos", s.apiSLOs)
 	mux.HandleFunc("GET /api/versions", s.apiVersions)
+	mux.HandleFunc("GET /api/errors", s.apiErrors)
 	s.server = &http.Server{Handler: s.authorized(mux), ReadHeaderTimeout: 5 * time.Second}
 	return s
 }

@@ -32,6 +32,7 @@ type TelemetryBuilder struct {
 	ConnectorRoutelatencyBreakdownRecords        metric.Int64ObservableGauge
 	ConnectorRoutelatencyBreakdownRequests       metric.Int64Counter
 	ConnectorRoutelatencyBreakdownUnjoinedSpans  metric.Int64Counter
+	ConnectorRoutelatencyExceptions              metric.Int64Counter
 	ConnectorRoutelatencyInvalidSpans            metric.Int64Counter
 	ConnectorRoutelatencyMalformedThresholdSpans metric.Int64Counter
 	ConnectorRoutelatencyOverflowSpans           metric.Int64Counter
@@ -132,6 +133,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_connector_routelatency_breakdown_unjoined_spans",
 		metric.WithDescription("Descendant spans left out of a breakdown - late (after their request was recorded), orphan (no request within the grace), or bound (max_spans or max_spans_per_trace reached). [Development]"),
 		metric.WithUnit("{span}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorRoutelatencyExceptions, err = builder.meter.Int64Counter(
+		"otelcol_connector_routelatency_exceptions",
+		metric.WithDescription("Exceptions grouped per route, by what happened to them: recorded, folded into {other} at a bound, truncated (a message or stack trace over its size). [Development]"),
+		metric.WithUnit("{exception}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ConnectorRoutelatencyInvalidSpans, err = builder.meter.Int64Counter(

@@ -83,6 +83,22 @@ func AssertEqualConnectorRoutelatencyBreakdownUnjoinedSpans(t *testing.T, tt *co
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
+func AssertEqualConnectorRoutelatencyExceptions(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_connector_routelatency_exceptions",
+		Description: "Exceptions grouped per route, by what happened to them: recorded, folded into {other} at a bound, truncated (a message or stack trace over its size). [Development]",
+		Unit:        "{exception}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_connector_routelatency_exceptions")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualConnectorRoutelatencyInvalidSpans(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_connector_routelatency_invalid_spans",

@@ -31,6 +31,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ConnectorRoutelatencyBreakdownCycles.Add(context.Background(), 1)
 	tb.ConnectorRoutelatencyBreakdownRequests.Add(context.Background(), 1)
 	tb.ConnectorRoutelatencyBreakdownUnjoinedSpans.Add(context.Background(), 1)
+	tb.ConnectorRoutelatencyExceptions.Add(context.Background(), 1)
 	tb.ConnectorRoutelatencyInvalidSpans.Add(context.Background(), 1)
 	tb.ConnectorRoutelatencyMalformedThresholdSpans.Add(context.Background(), 1)
 	tb.ConnectorRoutelatencyOverflowSpans.Add(context.Background(), 1)
@@ -47,6 +48,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualConnectorRoutelatencyBreakdownUnjoinedSpans(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualConnectorRoutelatencyExceptions(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualConnectorRoutelatencyInvalidSpans(t, testTel,
