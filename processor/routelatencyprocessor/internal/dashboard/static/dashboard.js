@@ -543,6 +543,60 @@ function versionCompare(section, body) {
   }
 }
 
+// errorsTable fills an errors section from /api/errors: one row per group, its stack trace behind a toggle.
+function errorsTable(section, body, withRoute) {
+  const tbody = section.querySelector("tbody");
+  tbody.replaceChildren();
+  section.hidden = body.groups.length === 0;
+  for (const g of body.groups) {
+    const tr = document.createElement("tr");
+    tr.dataset.fingerprint = g.fingerprint;
+    tr.dataset.route = `${g.method} ${g.route}`;
+    const cells = [["text type", g.type], ...(withRoute ? [["text route", `${g.method} ${g.route}`]] : []),
+      ["text frame", g.top_frame || "–"], ["text message", g.example_message || "–"], ["count", fmtCount(g.count)],
+      ["failed", fmtCount(g.failed)], ["handled", fmtCount(g.handled)], ["share", fmtPct(g.share)],
+      ["text first", fmtTime(Date.parse(g.first_seen), true)], ["text version", g.first_version || "–"]];
+    for (const [cls, text] of cells) {
+      const td = document.createElement("td");
+      td.className = cls;
+      td.textContent = text;
+      tr.append(td);
+    }
+    if (g.new) {
+      const badge = document.createElement("span");
+      badge.className = "new-badge";
+      badge.textContent = "new";
+      tr.querySelector(".version").append(" ", badge);
+    }
+    const traces = document.createElement("td");
+    traces.className = "text traces";
+    for (const e of g.examples) {
+      const a = document.createElement(e.jaeger_url ? "a" : "span");
+      if (e.jaeger_url) { a.href = e.jaeger_url; a.target = "_blank"; }
+      a.textContent = e.trace_id.slice(0, 8);
+      a.dataset.traceId = e.trace_id;
+      traces.append(a, " ");
+    }
+    tr.append(traces);
+    tbody.append(tr);
+    if (g.example_stacktrace) {
+      const st = document.createElement("tr");
+      st.className = "stack";
+      const td = document.createElement("td");
+      td.colSpan = tr.cells.length;
+      const details = document.createElement("details");
+      const summary = document.createElement("summary");
+      summary.textContent = "stack trace";
+      const pre = document.createElement("pre");
+      pre.textContent = g.example_stacktrace;
+      details.append(summary, pre);
+      td.append(details);
+      st.append(td);
+      tbody.append(st);
+    }
+  }
+}
+
 const OVERVIEW_DEFAULTS = { window: "5m", service: "", environment: "", sort: "impact", dir: "desc", scope: "replica", refresh: "", junk: "" };
 
 function initOverview() {
@@ -595,6 +649,7 @@ function initOverview() {
       const slos = await getJSON("api/slos?" + new URLSearchParams({ service: state.service, environment: state.environment || "" }));
       sloTable($("slo-section"), slos, true);
       versionsTable($("versions-section"), await getJSON("api/versions?" + new URLSearchParams({ service: state.service, environment: state.environment || "" })));
+      errorsTable($("errors-section"), await getJSON("api/errors?" + new URLSearchParams({ service: state.service, environment: state.environment || "" })), true);
       if (state.scope === "fleet") { $("overview").hidden = true; return; }
       $("overview").hidden = false;
       const sq = new URLSearchParams({ window: state.window, service: state.service });
@@ -744,6 +799,8 @@ function initRoute() {
       sloTable($("slo-section"), slos, false);
       versionCompare($("compare-section"), await getJSON("api/versions?" + new URLSearchParams({ service: state.service,
         environment: state.environment || "", method: state.method, route: state.route })));
+      errorsTable($("errors-section"), await getJSON("api/errors?" + new URLSearchParams({ service: state.service,
+        environment: state.environment || "", method: state.method, route: state.route })), false);
       // Each latency objective's threshold across the latency chart.
       const thresholds = slos.objectives.filter(o => o.threshold_ms != null).map(o => ({
         key: "threshold-" + o.name, label: `${o.name} threshold`, color: "#8250df", dash: "6 3", radius: 0, value: () => o.threshold_ms }));
