@@ -587,6 +587,8 @@ func TestScreenshots(t *testing.T) {
 	shotOf(t, ctx, "slo.png", chromedp.Screenshot(`#slo-section`))
 	do(t, ctx, chromedp.WaitVisible(`#versions-table tr`))
 	shotOf(t, ctx, "versions.png", chromedp.Screenshot(`#versions-section`))
+	do(t, ctx, chromedp.WaitVisible(`#errors-table tr`))
+	shotOf(t, ctx, "errors.png", chromedp.Screenshot(`#errors-section`))
 	reports := url.Values{"service": {"shop"}, "environment": {"development"}, "method": {"GET"}, "route": {"/reports/slow"}, "window": {"5m"}}
 	do(t, ctx, chromedp.Navigate(base+"/route?"+reports.Encode()), chromedp.WaitVisible(`#compare-table tr`),
 		chromedp.WaitVisible(`#heatmap-chart svg rect.cell`), chromedp.Sleep(500*time.Millisecond))
