@@ -24,6 +24,7 @@ import (
 func BenchmarkConnector(b *testing.B) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.Breakdown.Enabled = false // BenchmarkConnectorBreakdown measures it
+	cfg.Errors.Enabled = false    // BenchmarkConnectorDashboard measures it
 	c, err := newRouteConnector(connectortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop(), wallClock{})
 	if err != nil {
 		b.Fatal(err)
@@ -46,7 +47,7 @@ func BenchmarkConnector(b *testing.B) {
 // counted against it) and two matching some.
 func BenchmarkConnectorSLO(b *testing.B) {
 	cfg := createDefaultConfig().(*Config)
-	cfg.Breakdown.Enabled = false
+	cfg.Breakdown.Enabled, cfg.Errors.Enabled = false, false
 	cfg.SLOs = []slo.Objective{
 		{Name: "availability", Target: 99.9, Indicator: slo.Availability},
 		{Name: "latency", Route: "/api/v1/resource1*", Target: 99, Indicator: slo.Latency, Threshold: 100 * time.Millisecond},
@@ -57,6 +58,35 @@ func BenchmarkConnectorSLO(b *testing.B) {
 		b.Fatal(err)
 	}
 	batch := spanmix.Traces(1, 1000, 10)
+	if err := c.ConsumeTraces(context.Background(), batch); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := c.ConsumeTraces(context.Background(), batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch.SpanCount()), "ns/span")
+}
+
+// BenchmarkConnectorDashboard is BenchmarkConnector with the dashboard's per-request work on: the versions table
+// (each request counted under its service.version) and the error groups (the mix's 500s grouped as error statuses).
+// The history itself is fed at flushes, outside the timer.
+func BenchmarkConnectorDashboard(b *testing.B) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Breakdown.Enabled = false
+	cfg.Dashboard.Endpoint = "127.0.0.1:0" // not started: nothing listens
+	c, err := newRouteConnector(connectortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop(), wallClock{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	batch := spanmix.Traces(1, 1000, 10)
+	rss := batch.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		rss.At(i).Resource().Attributes().PutStr("service.version", "1.4.0")
+	}
 	if err := c.ConsumeTraces(context.Background(), batch); err != nil {
 		b.Fatal(err)
 	}

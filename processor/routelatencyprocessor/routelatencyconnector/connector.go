@@ -8,7 +8,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -413,6 +412,9 @@ func (c *routeConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 				if c.errors != nil {
 					unexplained = c.recordExceptions(span, errorgroups.RouteKey{Service: attrs.Service, Environment: attrs.Environment, Method: req.Method, Route: res.Route},
 						version, isError, attrs.StatusCode, count, arrival, bd != nil)
+					if unexplained != "" {
+						unexplained, _ = bd.own(unexplained) // kept by the join: an owned copy, one per distinct message
+					}
 				}
 				if c.versions != nil {
 					c.versions.Record(dashboard.ServiceKey{Service: attrs.Service, Environment: attrs.Environment}, version,
@@ -503,11 +505,13 @@ func (c *routeConnector) recordExceptions(span ptrace.Span, route errorgroups.Ro
 		}
 		message := span.Status().Message()
 		if message == "" {
-			message = fmt.Sprintf("HTTP %d", status)
+			message = statusMessage(status)
 		}
-		message = errorgroups.Clean(message, errorgroups.MaxMessageLength)
+		if len(message) > errorgroups.MaxMessageLength {
+			message = errorgroups.Clean(message, errorgroups.MaxMessageLength)
+		}
 		if joined {
-			return strings.Clone(message)
+			return message
 		}
 		exceptions = []breakdown.Exception{{Type: errorgroups.StatusError, Message: message}}
 	}
@@ -516,4 +520,18 @@ func (c *routeConnector) recordExceptions(span ptrace.Span, route errorgroups.Ro
 			span.TraceID(), count, at)
 	}
 	return ""
+}
+
+// statusMessages are the messages of failures without one, "HTTP 503", made once per code.
+var statusMessages sync.Map
+
+func statusMessage(code int64) string {
+	if m, ok := statusMessages.Load(code); ok {
+		return m.(string)
+	}
+	m := fmt.Sprintf("HTTP %d", code)
+	if code >= 100 && code < 600 { // a bounded set: other codes are not kept
+		statusMessages.Store(code, m)
+	}
+	return m
 }

@@ -73,6 +73,7 @@ type Groups struct {
 	routes     map[RouteKey]map[string]*Group
 	perService map[string]int
 	versions   map[string][]string // per service, the versions seen in order
+	reads      map[readKey]read
 	counts     Counts
 	// metric counts per route and type since the last WriteMetrics (delta) or ever (cumulative).
 	metric map[metricKey]uint64
@@ -87,24 +88,48 @@ type metricKey struct {
 // New returns empty groups.
 func New(limits Limits, masker *Masker, now pcommon.Timestamp) *Groups {
 	return &Groups{limits: limits, masker: masker, routes: map[RouteKey]map[string]*Group{}, perService: map[string]int{},
-		versions: map[string][]string{}, metric: map[metricKey]uint64{}, start: now}
+		versions: map[string][]string{}, metric: map[metricKey]uint64{}, reads: map[readKey]read{}, start: now}
+}
+
+// read is what an exception's raw fields give once masked, normalized and parsed; Groups keeps the last ones by
+// their raw fields, so that an exception seen again (the same error status, a parameterless message) costs no
+// regular expression.
+type read struct {
+	typ, message, stack, shape, frame, key string
+}
+
+type readKey struct{ typ, message, stack, fingerprint string }
+
+// maxReads bounds the cache of reads; past it, it starts afresh.
+const maxReads = 4096
+
+func (g *Groups) read(ex Exception) read {
+	k := readKey{ex.Type, ex.Message, ex.Stacktrace, ex.Fingerprint}
+	if r, ok := g.reads[k]; ok {
+		return r
+	}
+	r := read{message: g.masker.Mask(ex.Message), stack: g.masker.Mask(ex.Stacktrace), typ: Clean(ex.Type, maxTypeLength)}
+	if r.typ == "" {
+		r.typ = NoType
+	}
+	r.shape, r.frame = Normalize(r.message), TopFrame(r.stack)
+	r.key = "fp:" + Clean(g.masker.Mask(ex.Fingerprint), maxTypeLength)
+	if ex.Fingerprint == "" {
+		r.key = r.typ + "\x00" + r.shape + "\x00" + r.frame
+	}
+	if len(g.reads) >= maxReads {
+		clear(g.reads)
+	}
+	g.reads[readKey{clone(ex.Type), clone(ex.Message), clone(ex.Stacktrace), clone(ex.Fingerprint)}] = r
+	return r
 }
 
 // Record adds one exception of a request of route (version is the service's service.version).
 func (g *Groups) Record(route RouteKey, version string, ex Exception, traceID pcommon.TraceID, count uint64, at time.Time) {
-	message := g.masker.Mask(ex.Message)
-	stack := g.masker.Mask(ex.Stacktrace)
-	typ := Clean(ex.Type, maxTypeLength)
-	if typ == "" {
-		typ = NoType
-	}
-	shape, frame := Normalize(message), TopFrame(stack)
-	key := "fp:" + Clean(g.masker.Mask(ex.Fingerprint), maxTypeLength)
-	if ex.Fingerprint == "" {
-		key = typ + "\x00" + shape + "\x00" + frame
-	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	r := g.read(ex)
+	typ, message, stack, shape, frame, key := r.typ, r.message, r.stack, r.shape, r.frame, r.key
 	g.counts.Recorded++
 	if len(ex.Message) > MaxMessageLength || len(ex.Stacktrace) > MaxStacktraceLength {
 		g.counts.Truncated++
