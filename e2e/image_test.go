@@ -85,7 +85,7 @@ func TestImage(t *testing.T) {
 		fmt.Sprintf("OTLP_GRPC_ENDPOINT=0.0.0.0:%d", grpcPort),
 		fmt.Sprintf("OTLP_HTTP_ENDPOINT=127.0.0.1:%d", harness.FreePort(t)),
 		fmt.Sprintf("TELEMETRY_METRICS_PORT=%d", harness.FreePort(t)),
-		"DASHBOARD_BEARER_TOKEN=image-dash", "ROUTE_METRICS_FLUSH_INTERVAL=1s", "OTELCOL_APM_DATA_DIR=/tmp",
+		"DASHBOARD_BEARER_TOKEN=image-dash", "ROUTE_METRICS_FLUSH_INTERVAL=1s", // data in the image's /var/lib/otelcol-apm
 	}, "--config", "/etc/otelcol-apm/config.yaml")
 	var logs strings.Builder
 	cmd.Stdout, cmd.Stderr = &logs, &logs

@@ -2,7 +2,6 @@ package browser
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -18,36 +17,24 @@ import (
 // and 6 item reads that handled a cache miss.
 func errorsJSON() []byte {
 	end := time.Now()
-	attr := func(k, v string) map[string]any { return map[string]any{"key": k, "value": map[string]any{"stringValue": v}} }
-	var spans []any
-	add := func(i int, method, route string, status int, typ, msg string) {
-		s := map[string]any{"traceId": fmt.Sprintf("0f%030x", i+1), "spanId": fmt.Sprintf("%016x", i+1), "name": method + " " + route, "kind": 2,
-			"startTimeUnixNano": strconv.FormatInt(end.Add(-20*time.Millisecond).UnixNano(), 10), "endTimeUnixNano": strconv.FormatInt(end.UnixNano(), 10),
-			"attributes": []any{attr("http.request.method", method), attr("http.route", route),
-				map[string]any{"key": "http.response.status_code", "value": map[string]any{"intValue": strconv.Itoa(status)}}},
-			"events": []any{map[string]any{"name": "exception", "timeUnixNano": strconv.FormatInt(end.UnixNano(), 10), "attributes": []any{
-				attr("exception.type", typ), attr("exception.message", msg),
-				attr("exception.stacktrace", "Traceback (most recent call last):\n  File \"/app/shop/checkout.py\", line 9, in pay\n"+typ+": "+msg)}}}}
-		if status >= 500 {
-			s["status"] = map[string]any{"code": 2}
-		}
-		spans = append(spans, s)
+	exception := func(typ, msg string) any {
+		return map[string]any{"name": "exception", "timeUnixNano": strconv.FormatInt(end.UnixNano(), 10), "attributes": []any{
+			attrJSON("exception.type", typ), attrJSON("exception.message", msg),
+			attrJSON("exception.stacktrace", "Traceback (most recent call last):\n  File \"/app/shop/checkout.py\", line 9, in pay\n"+typ+": "+msg)}}
 	}
+	var spans []any
 	for i := range 12 {
+		ex := exception("PaymentDeclined", fmt.Sprintf("card %d declined for bob@example.com", 4000+i))
 		if i%3 == 2 {
-			add(i, "POST", "/checkout", 500, "GatewayTimeout", fmt.Sprintf("no answer after %d s", 5+i))
-		} else {
-			add(i, "POST", "/checkout", 500, "PaymentDeclined", fmt.Sprintf("card %d declined for bob@example.com", 4000+i))
+			ex = exception("GatewayTimeout", fmt.Sprintf("no answer after %d s", 5+i))
 		}
+		spans = append(spans, serverSpanJSON(i+1, "0f", "POST", "/checkout", 500, 20*time.Millisecond, end, ex))
 	}
 	for i := range 6 {
-		add(100+i, "GET", "/items/{item_id}", 200, "CacheMiss", fmt.Sprintf("item %d not cached", i))
+		spans = append(spans, serverSpanJSON(101+i, "0f", "GET", "/items/{item_id}", 200, 20*time.Millisecond, end,
+			exception("CacheMiss", fmt.Sprintf("item %d not cached", i))))
 	}
-	body, _ := json.Marshal(map[string]any{"resourceSpans": []any{map[string]any{
-		"resource":   map[string]any{"attributes": []any{attr("service.name", "shop"), attr("deployment.environment.name", "development")}},
-		"scopeSpans": []any{map[string]any{"spans": spans}},
-	}}})
-	return body
+	return exportJSON(map[string]string{"service.name": "shop", "deployment.environment.name": "development"}, spans)
 }
 
 // TestErrorsInChromium: the overview's errors section and the route page's list the API's groups in its order

@@ -2,8 +2,6 @@ package browser
 
 import (
 	"bytes"
-	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -17,24 +15,15 @@ import (
 // bands.
 func bimodalJSON() []byte {
 	end := time.Now()
-	attr := func(k, v string) map[string]any { return map[string]any{"key": k, "value": map[string]any{"stringValue": v}} }
 	var spans []any
 	for i := range 60 {
 		d := 8 * time.Millisecond
 		if i%2 == 1 {
 			d = 400 * time.Millisecond
 		}
-		spans = append(spans, map[string]any{"traceId": fmt.Sprintf("0d%030x", i+1), "spanId": fmt.Sprintf("%016x", i+1),
-			"name": "GET /search", "kind": 2, "startTimeUnixNano": strconv.FormatInt(end.Add(-d).UnixNano(), 10),
-			"endTimeUnixNano": strconv.FormatInt(end.UnixNano(), 10),
-			"attributes": []any{attr("http.request.method", "GET"), attr("http.route", "/search"),
-				map[string]any{"key": "http.response.status_code", "value": map[string]any{"intValue": "200"}}}})
+		spans = append(spans, serverSpanJSON(i+1, "0d", "GET", "/search", 200, d, end))
 	}
-	body, _ := json.Marshal(map[string]any{"resourceSpans": []any{map[string]any{
-		"resource":   map[string]any{"attributes": []any{attr("service.name", "search"), attr("deployment.environment.name", "development")}},
-		"scopeSpans": []any{map[string]any{"spans": spans}},
-	}}})
-	return body
+	return exportJSON(map[string]string{"service.name": "search", "deployment.environment.name": "development"}, spans)
 }
 
 // TestWindowsAndHeatmapInChromium: the route page at 1 h, 1 d and 7 d (answered from 30 s, 10 min and 1 h slices):

@@ -2,8 +2,6 @@ package browser
 
 import (
 	"bytes"
-	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -17,34 +15,18 @@ import (
 // 20 ms and 5 of 250 ms (over their 100 ms threshold).
 func sloJSON() []byte {
 	end := time.Now()
-	attr := func(k, v string) map[string]any {
-		return map[string]any{"key": k, "value": map[string]any{"stringValue": v}}
-	}
-	code := func(c int) map[string]any {
-		return map[string]any{"key": "http.response.status_code", "value": map[string]any{"intValue": strconv.Itoa(c)}}
-	}
 	var spans []any
-	add := func(i int, method, route string, status int, d time.Duration) {
-		spans = append(spans, map[string]any{"traceId": fmt.Sprintf("0c%030x", i+1), "spanId": fmt.Sprintf("%016x", i+1),
-			"name": method + " " + route, "kind": 2, "startTimeUnixNano": strconv.FormatInt(end.Add(-d).UnixNano(), 10),
-			"endTimeUnixNano": strconv.FormatInt(end.UnixNano(), 10),
-			"attributes":      []any{attr("http.request.method", method), attr("http.route", route), code(status)}})
-	}
 	for i := range 20 {
-		add(i, "POST", "/checkout", 500, 30*time.Millisecond)
+		spans = append(spans, serverSpanJSON(i+1, "0c", "POST", "/checkout", 500, 30*time.Millisecond, end))
 	}
 	for i := range 100 {
 		d := 20 * time.Millisecond
 		if i%20 == 0 {
 			d = 250 * time.Millisecond
 		}
-		add(100+i, "GET", "/items/{item_id}", 200, d)
+		spans = append(spans, serverSpanJSON(101+i, "0c", "GET", "/items/{item_id}", 200, d, end))
 	}
-	body, _ := json.Marshal(map[string]any{"resourceSpans": []any{map[string]any{
-		"resource":   map[string]any{"attributes": []any{attr("service.name", "shop"), attr("deployment.environment.name", "development")}},
-		"scopeSpans": []any{map[string]any{"spans": spans}},
-	}}})
-	return body
+	return exportJSON(map[string]string{"service.name": "shop", "deployment.environment.name": "development"}, spans)
 }
 
 type apiSLO struct {

@@ -2,7 +2,6 @@ package browser
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -16,21 +15,11 @@ import (
 // versionJSON: n requests of GET /pay by the "payments" service as one version.
 func versionJSON(version string, n int, d time.Duration, first int) []byte {
 	end := time.Now()
-	attr := func(k, v string) map[string]any { return map[string]any{"key": k, "value": map[string]any{"stringValue": v}} }
 	var spans []any
 	for i := range n {
-		spans = append(spans, map[string]any{"traceId": fmt.Sprintf("0e%030x", first+i+1), "spanId": fmt.Sprintf("%016x", first+i+1),
-			"name": "GET /pay", "kind": 2, "startTimeUnixNano": strconv.FormatInt(end.Add(-d).UnixNano(), 10),
-			"endTimeUnixNano": strconv.FormatInt(end.UnixNano(), 10),
-			"attributes": []any{attr("http.request.method", "GET"), attr("http.route", "/pay"),
-				map[string]any{"key": "http.response.status_code", "value": map[string]any{"intValue": "200"}}}})
+		spans = append(spans, serverSpanJSON(first+i+1, "0e", "GET", "/pay", 200, d, end))
 	}
-	body, _ := json.Marshal(map[string]any{"resourceSpans": []any{map[string]any{
-		"resource": map[string]any{"attributes": []any{attr("service.name", "payments"), attr("deployment.environment.name", "development"),
-			attr("service.version", version)}},
-		"scopeSpans": []any{map[string]any{"spans": spans}},
-	}}})
-	return body
+	return exportJSON(map[string]string{"service.name": "payments", "deployment.environment.name": "development", "service.version": version}, spans)
 }
 
 // TestVersionsInChromium: two versions of a service, the second slower: the overview's versions table lists them

@@ -173,6 +173,7 @@ func TestSLOViewOnTheDashboard(t *testing.T) {
 	assert.Equal(t, 300.0, *o.ThresholdMs)
 	assert.Equal(t, "critical", o.State)
 	assert.False(t, o.TooFew, "1,000 requests in 15 s")
+	assert.InDelta(t, 1000*3600/30.0, o.RequestsPerHour, 1e-6, "over the one 30 s slice the history covers, not an hour's roll-up slice")
 	require.Equal(t, "5m", o.Burn[0].Window)
 	assert.InDelta(t, 30, *o.Burn[0].Rate, 1e-9)
 	assert.InDelta(t, 30, *o.Burn[2].Rate, 1e-9, "1h")

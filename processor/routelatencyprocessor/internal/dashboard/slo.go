@@ -55,6 +55,9 @@ func (s *Server) apiSLOs(w http.ResponseWriter, r *http.Request) {
 	history := s.history.Span()
 	s.history.mu.Lock()
 	covered := s.history.covered(history, now)
+	// The traffic rate is over the last hour as the finest slices hold it: a coarse tier's slice would stretch a
+	// young gateway's minutes to an hour.
+	lastHour := s.history.covered(time.Hour, now)
 	s.history.mu.Unlock()
 	q := r.URL.Query()
 	byWindow := map[time.Duration]map[sloKey]slo.Outcome{}
@@ -74,7 +77,7 @@ func (s *Server) apiSLOs(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			continue
 		}
-		out = append(out, sloView(o, k, total, covered, byWindow))
+		out = append(out, sloView(o, k, total, lastHour, byWindow))
 	}
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i], out[j]
@@ -97,7 +100,7 @@ func (s *Server) objective(name string) (slo.Objective, bool) {
 	return slo.Objective{}, false
 }
 
-func sloView(o slo.Objective, k sloKey, total slo.Outcome, covered time.Duration, byWindow map[time.Duration]map[sloKey]slo.Outcome) sloJSON {
+func sloView(o slo.Objective, k sloKey, total slo.Outcome, lastHour time.Duration, byWindow map[time.Duration]map[sloKey]slo.Outcome) sloJSON {
 	v := sloJSON{Name: o.Name, Indicator: o.Indicator, Target: o.Target, Window: slo.PromDuration(o.Window),
 		Service: k.Service, Environment: k.Environment, Method: k.Method, Route: k.Route, Good: total.Good, Bad: total.Bad}
 	if o.Indicator == slo.Latency {
@@ -120,9 +123,9 @@ func sloView(o slo.Objective, k sloKey, total slo.Outcome, covered time.Duration
 		}
 		v.Burn = append(v.Burn, b)
 	}
-	if covered > 0 {
-		lastHour := byWindow[time.Hour][k]
-		v.RequestsPerHour = float64(lastHour.Good+lastHour.Bad) * float64(time.Hour) / float64(min(covered, time.Hour))
+	if lastHour > 0 {
+		c := byWindow[time.Hour][k]
+		v.RequestsPerHour = float64(c.Good+c.Bad) * float64(time.Hour) / float64(lastHour)
 	}
 	v.TooFew = v.RequestsPerHour < o.MinRequestsPerHour
 	v.State = state(o, burn, v.TooFew)

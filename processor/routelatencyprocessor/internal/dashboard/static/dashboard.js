@@ -463,6 +463,16 @@ function change(now, before) {
 
 // ---- the overview: one service and environment -----------------------------------------------------------------
 
+// appendCells adds a td per [class, text] to tr.
+function appendCells(tr, cells) {
+  for (const [cls, text] of cells) {
+    const td = document.createElement("td");
+    td.className = cls;
+    td.textContent = text;
+    tr.append(td);
+  }
+}
+
 // sloTable fills tbody with one row per route under an objective, as /api/slos gives them. Compliance and budget are
 // over the history the page holds (covered), not the objective's window: the Prometheus rules have that.
 const SLO_STATE_COLORS = { ok: "#1a7f37", increasing: "#bf8700", recovering: "#0969da", critical: "#cf222e", "too few requests": "#57606a" };
@@ -488,12 +498,7 @@ function sloTable(section, body, withRoute) {
       ["text state", o.state],
       ["exhaustion", o.exhaustion_seconds == null ? "–" : o.budget_left <= 0 ? "now" : fmtSpan(o.exhaustion_seconds)],
     ];
-    for (const [cls, text] of cells) {
-      const td = document.createElement("td");
-      td.className = cls;
-      td.textContent = text;
-      tr.append(td);
-    }
+    appendCells(tr, cells);
     tr.querySelector(".state").style.color = SLO_STATE_COLORS[o.state] || "";
     if (o.too_few) tr.querySelector(".state").title = `${sig(o.requests_per_hour)} requests an hour: too few to judge`;
     tbody.append(tr);
@@ -510,15 +515,10 @@ function versionsTable(section, body) {
     const tr = document.createElement("tr");
     tr.dataset.version = v.version;
     const changed = v.changed.map(c => `${c.Method} ${c.Route}: ${c.what} (p99 ${fmtMs(c.p99_before_ms)} → ${fmtMs(c.p99_after_ms)}, errors ${fmtPct(c.error_rate_before)} → ${fmtPct(c.error_rate_after)})`);
-    for (const [cls, text] of [["text version", v.version], ["text first", fmtTime(Date.parse(v.first_seen), true)],
+    appendCells(tr, [["text version", v.version], ["text first", fmtTime(Date.parse(v.first_seen), true)],
       ["text last", fmtTime(Date.parse(v.last_seen), true)], ["requests", fmtCount(v.requests)], ["error-rate", fmtPct(v.error_rate)],
       ["p50", fmtMs(v.p50_ms)], ["p95", fmtMs(v.p95_ms)], ["p99", fmtMs(v.p99_ms)],
-      ["text new-routes", v.new_routes.join(", ") || "–"], ["text changed", changed.join("; ") || "–"]]) {
-      const td = document.createElement("td");
-      td.className = cls;
-      td.textContent = text;
-      tr.append(td);
-    }
+      ["text new-routes", v.new_routes.join(", ") || "–"], ["text changed", changed.join("; ") || "–"]]);
     tbody.append(tr);
   }
 }
@@ -532,13 +532,8 @@ function versionCompare(section, body) {
   for (const c of rows) {
     const tr = document.createElement("tr");
     tr.dataset.version = c.version;
-    for (const [cls, text] of [["text version", c.version], ["requests", fmtCount(c.route.requests)], ["error-rate", fmtPct(c.route.error_rate)],
-      ["p50", fmtMs(c.route.p50_ms)], ["p95", fmtMs(c.route.p95_ms)], ["p99", fmtMs(c.route.p99_ms)]]) {
-      const td = document.createElement("td");
-      td.className = cls;
-      td.textContent = text;
-      tr.append(td);
-    }
+    appendCells(tr, [["text version", c.version], ["requests", fmtCount(c.route.requests)], ["error-rate", fmtPct(c.route.error_rate)],
+      ["p50", fmtMs(c.route.p50_ms)], ["p95", fmtMs(c.route.p95_ms)], ["p99", fmtMs(c.route.p99_ms)]]);
     tbody.append(tr);
   }
 }
@@ -556,12 +551,7 @@ function errorsTable(section, body, withRoute) {
       ["text frame", g.top_frame || "–"], ["text message", g.example_message || "–"], ["count", fmtCount(g.count)],
       ["failed", fmtCount(g.failed)], ["handled", fmtCount(g.handled)], ["share", fmtPct(g.share)],
       ["text first", fmtTime(Date.parse(g.first_seen), true)], ["text version", g.first_version || "–"]];
-    for (const [cls, text] of cells) {
-      const td = document.createElement("td");
-      td.className = cls;
-      td.textContent = text;
-      tr.append(td);
-    }
+    appendCells(tr, cells);
     if (g.new) {
       const badge = document.createElement("span");
       badge.className = "new-badge";
