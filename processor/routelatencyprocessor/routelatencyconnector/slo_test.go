@@ -150,13 +150,14 @@ func TestSLOViewOnTheDashboard(t *testing.T) {
 	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 	var body struct {
 		Objectives []struct {
-			Name, State string
-			Good, Bad   uint64
-			Compliance  float64
-			BudgetLeft  float64  `json:"budget_left"`
-			ThresholdMs *float64 `json:"threshold_ms"`
-			TooFew      bool     `json:"too_few"`
-			Burn        []struct {
+			Name, State     string
+			Good, Bad       uint64
+			Compliance      float64
+			BudgetLeft      float64  `json:"budget_left"`
+			ThresholdMs     *float64 `json:"threshold_ms"`
+			TooFew          bool     `json:"too_few"`
+			RequestsPerHour float64  `json:"requests_per_hour"`
+			Burn            []struct {
 				Window string
 				Rate   *float64
 			}
