@@ -3,6 +3,7 @@ package routelatencyconnector // import "github.com/otelcol-apm/otelcol-apm/proc
 import (
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -50,18 +51,63 @@ type breakdowns struct {
 	sweepEvery time.Duration
 }
 
-func newBreakdowns(cfg BreakdownConfig, metrics aggregate.Config, now time.Time) *breakdowns {
+// breakdownShardCount is how many joins the services are spread over: receivers on several cores then rarely
+// wait for one another (a service's spans, hence a trace's part in it, always meet in one shard).
+const breakdownShardCount = 8
+
+// breakdownShards are the joins, by service, sharing one max_spans and one metrics store.
+type breakdownShards struct {
+	shards  []*breakdowns
+	metrics *aggregate.Store
+	held    atomic.Int64
+}
+
+func newBreakdownShards(cfg BreakdownConfig, metrics aggregate.Config, now time.Time, errors *errorgroups.Groups) *breakdownShards {
 	metrics.Metrics = breakdownMetrics
 	metrics.Quantiles, metrics.RequestDuration, metrics.WithoutSketch = nil, false, true
 	metrics.DimensionNames = []string{attrBreakdownCategory, attrBreakdownTarget}
-	return &breakdowns{
-		store:     breakdown.NewStore(breakdown.Limits{Grace: cfg.Grace, MaxSpans: cfg.MaxSpans, MaxSpansPerTrace: cfg.MaxSpansPerTrace}),
-		reader:    breakdown.NewReader(),
-		interval:  map[breakdown.Key]*breakdown.Totals{},
-		metrics:   aggregate.NewStore(metrics, pcommon.NewTimestampFromTime(now)),
-		threshold: cfg.NPlusOneThreshold, names: map[string]ownedName{}, sweepEvery: cfg.Grace / 10,
+	bs := &breakdownShards{metrics: aggregate.NewStore(metrics, pcommon.NewTimestampFromTime(now))}
+	limits := breakdown.Limits{Grace: cfg.Grace, MaxSpans: cfg.MaxSpans, MaxSpansPerTrace: cfg.MaxSpansPerTrace, Shared: &bs.held,
+		FreeEntries: breakdown.DefaultFreeEntries / breakdownShardCount}
+	for range breakdownShardCount {
+		bs.shards = append(bs.shards, &breakdowns{
+			store: breakdown.NewStore(limits), reader: breakdown.NewReader(), interval: map[breakdown.Key]*breakdown.Totals{},
+			metrics: bs.metrics, threshold: cfg.NPlusOneThreshold, names: map[string]ownedName{}, sweepEvery: cfg.Grace / 10,
+			errors: errors,
+		})
 	}
+	return bs
 }
+
+// of is the shard of a service (FNV-1a of its name).
+func (bs *breakdownShards) of(service string) *breakdowns {
+	h := uint32(2166136261)
+	for i := 0; i < len(service); i++ {
+		h = (h ^ uint32(service[i])) * 16777619
+	}
+	return bs.shards[h%uint32(len(bs.shards))]
+}
+
+// drain drains every shard: the interval's totals (a service's routes are in one shard) and the counts summed.
+func (bs *breakdownShards) drain(now time.Time) (map[breakdown.Key]*breakdown.Totals, breakdown.Counts) {
+	out := map[breakdown.Key]*breakdown.Totals{}
+	var sum breakdown.Counts
+	for _, b := range bs.shards {
+		totals, c := b.drain(now)
+		for k, t := range totals {
+			out[k] = t
+		}
+		sum.Recorded += c.Recorded
+		sum.Late += c.Late
+		sum.Dropped += c.Dropped
+		sum.Orphans += c.Orphans
+		sum.Cycles += c.Cycles
+	}
+	return out, sum
+}
+
+// Held is the records held over the shards.
+func (bs *breakdownShards) Held() int64 { return bs.held.Load() }
 
 type ownedName struct {
 	name string

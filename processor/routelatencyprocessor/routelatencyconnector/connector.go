@@ -64,7 +64,7 @@ type routeConnector struct {
 	history    *dashboard.History
 	versions   *dashboard.Versions
 	dashboard  *dashboard.Server
-	breakdowns *breakdowns
+	breakdowns *breakdownShards
 	// slos counts requests against the objectives; nil without any.
 	slos *slo.Counts
 	// errors groups what fails per route; nil with errors off.
@@ -141,8 +141,7 @@ func newRouteConnector(set connector.Settings, cfg *Config, next consumer.Metric
 		})
 	}
 	if cfg.Breakdown.Enabled {
-		c.breakdowns = newBreakdowns(cfg.Breakdown, sc, c.clock.Now())
-		c.breakdowns.errors = c.errors
+		c.breakdowns = newBreakdownShards(cfg.Breakdown, sc, c.clock.Now(), c.errors)
 	}
 	if c.telemetry, err = metadata.NewTelemetryBuilder(set.TelemetrySettings); err != nil {
 		return nil, err
@@ -156,9 +155,7 @@ func newRouteConnector(set connector.Settings, cfg *Config, next consumer.Metric
 	})
 	if err == nil && c.breakdowns != nil {
 		err = c.telemetry.RegisterConnectorRoutelatencyBreakdownRecordsCallback(func(_ context.Context, o metric.Int64Observer) error {
-			c.breakdowns.mu.Lock()
-			defer c.breakdowns.mu.Unlock()
-			o.Observe(int64(c.breakdowns.store.Held()), componentID)
+			o.Observe(c.breakdowns.Held(), componentID)
 			return nil
 		})
 	}
@@ -346,7 +343,10 @@ func (c *routeConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 		}
 		shard := c.store.ShardOf(attrs.Service)
 		shard.Lock()
-		bd := c.breakdowns
+		var bd *breakdowns
+		if c.breakdowns != nil {
+			bd = c.breakdowns.of(attrs.Service)
+		}
 		var service, environment, bdVersion string
 		var serviceID uint32
 		if bd != nil {

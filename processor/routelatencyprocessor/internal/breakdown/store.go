@@ -1,6 +1,7 @@
 package breakdown
 
 import (
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -35,7 +36,15 @@ type Limits struct {
 	MaxSpans int
 	// MaxSpansPerTrace bounds one trace's records (a 100,000-span trace keeps this many).
 	MaxSpansPerTrace int
+	// Shared, when set, counts the records of every store that shares MaxSpans (stores sharded by service):
+	// the bound holds over them all.
+	Shared *atomic.Int64
+	// FreeEntries bounds the trace entries kept for reuse (0: DefaultFreeEntries); shards divide it.
+	FreeEntries int
 }
+
+// DefaultFreeEntries is how many let-go trace entries a store keeps for reuse.
+const DefaultFreeEntries = 4096
 
 // Counts is what the store did, for own telemetry; Drain resets it.
 type Counts struct {
@@ -132,11 +141,11 @@ func (s *Store) of(trace pcommon.TraceID, service uint32, now time.Time) *record
 // AddRequest registers a request span; it is recorded Grace after now. A waiting request counts against MaxSpans
 // as a descendant does: past it, the request gets no breakdown (counted dropped).
 func (s *Store) AddRequest(req Request, now time.Time) {
-	if s.held >= s.limits.MaxSpans {
+	if s.full() {
 		s.counts.Dropped++
 		return
 	}
-	s.held++
+	s.hold(1)
 	// The entry exists when descendants came first. Otherwise the request waits in the due queue alone, and
 	// descendants that come later make the entry: a request without descendants (a single-span trace, the common
 	// case under load) costs no entry.
@@ -161,12 +170,12 @@ func (s *Store) lookup(k recordsKey) *records {
 func (s *Store) AddExceptions(trace pcommon.TraceID, service uint32, span uint64, exceptions []Exception, now time.Time) {
 	r := s.of(trace, service, now)
 	for _, e := range exceptions {
-		if s.held >= s.limits.MaxSpans || r.pending == 0 && !r.done.IsZero() {
+		if s.full() || r.pending == 0 && !r.done.IsZero() {
 			s.counts.Dropped++
 			continue
 		}
 		r.exceptions = append(r.exceptions, heldException{span, e})
-		s.held++
+		s.hold(1)
 	}
 }
 
@@ -178,16 +187,39 @@ func (s *Store) AddSpan(trace pcommon.TraceID, service uint32, span Span, now ti
 	switch {
 	case r.pending == 0 && !r.done.IsZero():
 		s.counts.Late++
-	case s.held >= s.limits.MaxSpans || len(r.spans) >= s.limits.MaxSpansPerTrace:
+	case s.full() || len(r.spans) >= s.limits.MaxSpansPerTrace:
 		s.counts.Dropped++
 	default:
 		r.spans = append(r.spans, span)
-		s.held++
+		s.hold(1)
 	}
 }
 
 // Held is the number of records held: descendants and waiting requests.
 func (s *Store) Held() int { return s.held }
+
+func (s *Store) maxFree() int {
+	if s.limits.FreeEntries > 0 {
+		return s.limits.FreeEntries
+	}
+	return DefaultFreeEntries
+}
+
+// full reports MaxSpans reached, over the stores that share it.
+func (s *Store) full() bool {
+	if s.limits.Shared != nil {
+		return s.limits.Shared.Load() >= int64(s.limits.MaxSpans)
+	}
+	return s.held >= s.limits.MaxSpans
+}
+
+// hold counts n more records held (n < 0: let go).
+func (s *Store) hold(n int) {
+	s.held += n
+	if s.limits.Shared != nil {
+		s.limits.Shared.Add(int64(n))
+	}
+}
 
 // Sweep records every request whose grace has ended, through record, and lets go of what nothing waits for.
 func (s *Store) Sweep(now time.Time, record func(Request, Split)) {
@@ -213,7 +245,7 @@ func (s *Store) Sweep(now time.Time, record func(Request, Split)) {
 			s.counts.Cycles++
 		}
 		s.counts.Recorded++
-		s.held--
+		s.hold(-1)
 		record(d.req, split)
 		if r == nil {
 			continue
@@ -224,7 +256,7 @@ func (s *Store) Sweep(now time.Time, record func(Request, Split)) {
 		if r.pending == 0 {
 			// The records are done with; the entry stays a grace longer to tell late descendants from orphans.
 			r.done = now
-			s.held -= len(r.spans) + len(r.exceptions)
+			s.hold(-(len(r.spans) + len(r.exceptions)))
 			r.spans, r.exceptions = r.spans[:0], nil
 		}
 	}
@@ -242,7 +274,7 @@ func (s *Store) Sweep(now time.Time, record func(Request, Split)) {
 				s.expiries.push(expiry{r.done.Add(s.limits.Grace), k, r})
 			}
 		case !now.Before(r.expires):
-			s.held -= len(r.spans) + len(r.exceptions)
+			s.hold(-(len(r.spans) + len(r.exceptions)))
 			s.counts.Orphans += int64(len(r.spans))
 			s.release(k, r)
 		default:
@@ -251,15 +283,13 @@ func (s *Store) Sweep(now time.Time, record func(Request, Split)) {
 	}
 }
 
-// maxFree bounds the records kept for reuse; a record that held a huge trace is not kept.
-const maxFree = 4096
-
 func (s *Store) release(k recordsKey, r *records) {
 	delete(s.records, k)
 	if s.last == r {
 		s.last = nil
 	}
-	if len(s.free) < maxFree && cap(r.spans) <= 64 {
+	// A record that held a huge trace is not kept.
+	if len(s.free) < s.maxFree() && cap(r.spans) <= 64 {
 		*r = records{spans: r.spans[:0]}
 		s.free = append(s.free, r)
 	}

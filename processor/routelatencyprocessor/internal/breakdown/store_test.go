@@ -2,6 +2,7 @@ package breakdown
 
 import (
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -124,4 +125,22 @@ func TestExceptionsOfDescendantsComeWithTheSplit(t *testing.T) {
 	got := sweep(s, t0.Add(5*time.Second))
 	require.Len(t, got, 1)
 	assert.Equal(t, []Exception{{Type: "OperationalError", Message: "database is locked"}}, got[0].split.Exceptions)
+}
+
+// Stores sharded by service share one MaxSpans when they share a counter.
+func TestStoresShareTheirBound(t *testing.T) {
+	var shared atomic.Int64
+	limits := Limits{Grace: 5 * time.Second, MaxSpans: 10, MaxSpansPerTrace: 100, Shared: &shared}
+	a, b := NewStore(limits), NewStore(limits)
+	for i := range 6 {
+		a.AddSpan(pcommon.TraceID{byte(i + 1)}, shopID, child(2, 1, 0, 1, sqlite), t0)
+	}
+	for i := range 6 {
+		b.AddSpan(pcommon.TraceID{byte(i + 1)}, inventoryID, child(2, 1, 0, 1, sqlite), t0)
+	}
+	assert.Equal(t, 6, a.Held())
+	assert.Equal(t, 4, b.Held(), "the other store took 6 of the 10")
+	assert.Equal(t, int64(2), b.Drain().Dropped)
+	sweep(a, t0.Add(6*time.Second)) // a's orphans leave: b has room again
+	assert.Equal(t, int64(4), shared.Load())
 }
