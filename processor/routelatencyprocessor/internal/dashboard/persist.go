@@ -7,6 +7,8 @@ import (
 	"math"
 	"time"
 
+	"github.com/DataDog/sketches-go/ddsketch"
+
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/slo"
 )
 
@@ -173,9 +175,7 @@ func encodeSlice(ts *timeSlice) []byte {
 	for _, c := range ts.classes {
 		e.u64(c)
 	}
-	var sketch []byte
-	ts.sketch.Encode(&sketch, false)
-	e.bytes(sketch)
+	e.sketch(ts.sketch)
 	e.u64(uint64(len(ts.slowest)))
 	for _, x := range ts.slowest {
 		e.str(x.TraceID)
@@ -201,11 +201,7 @@ func decodeSlice(raw []byte) (*timeSlice, error) {
 	for i := range ts.classes {
 		ts.classes[i] = d.u64()
 	}
-	if sketch := d.bytes(); d.err == nil {
-		if err := ts.sketch.DecodeAndMergeWith(sketch); err != nil {
-			return nil, fmt.Errorf("sketch: %w", err)
-		}
-	}
+	d.sketch(ts.sketch)
 	for range min(d.count(), slowestPerSlice) {
 		ts.slowest = append(ts.slowest, Exemplar{TraceID: d.str(), SpanID: d.str(), Seconds: d.f64(), At: d.time()})
 	}
@@ -231,6 +227,13 @@ func (e *encoder) i64(v int64)    { e.b = binary.AppendVarint(e.b, v) }
 func (e *encoder) f64(v float64)  { e.b = binary.LittleEndian.AppendUint64(e.b, math.Float64bits(v)) }
 func (e *encoder) bytes(p []byte) { e.u64(uint64(len(p))); e.b = append(e.b, p...) }
 func (e *encoder) str(s string)   { e.u64(uint64(len(s))); e.b = append(e.b, s...) }
+
+// sketch writes a sketch in DDSketch's own encoding, length-prefixed.
+func (e *encoder) sketch(s *ddsketch.DDSketch) {
+	var b []byte
+	s.Encode(&b, false)
+	e.bytes(b)
+}
 
 // time writes Unix nanoseconds, 0 for the zero time.
 func (e *encoder) time(t time.Time) {
@@ -306,6 +309,15 @@ func (d *decoder) bytes() []byte {
 }
 
 func (d *decoder) str() string { return string(d.bytes()) }
+
+// sketch merges a sketch written by encoder.sketch into into.
+func (d *decoder) sketch(into *ddsketch.DDSketch) {
+	if b := d.bytes(); d.err == nil {
+		if err := into.DecodeAndMergeWith(b); err != nil && d.err == nil {
+			d.err = fmt.Errorf("sketch: %w", err)
+		}
+	}
+}
 
 func (d *decoder) time() time.Time {
 	if ns := d.i64(); ns != 0 {

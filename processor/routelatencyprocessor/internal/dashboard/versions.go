@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -83,7 +84,7 @@ func (v *Versions) Record(svc ServiceKey, version string, r MethodRoute, seconds
 	sv.dirty = true
 }
 
-func clone(s string) string { return string([]byte(s)) }
+func clone(s string) string { return strings.Clone(s) }
 
 // version returns the version's stats, making them (and folding the oldest past max) when it is new.
 func (sv *serviceVersions) version(name string, at time.Time, maxVersions int) *versionStats {
@@ -399,9 +400,7 @@ func (v *Versions) Changes() []Change {
 				e.str(r.Route)
 				e.u64(vr.requests)
 				e.u64(vr.errors)
-				var sk []byte
-				vr.sketch.Encode(&sk, false)
-				e.bytes(sk)
+				e.sketch(vr.sketch)
 			}
 		}
 	}
@@ -428,11 +427,7 @@ func (v *Versions) Restore(get func(key string) ([]byte, error)) error {
 			for range d.count() {
 				r := MethodRoute{d.str(), d.str()}
 				vr := &versionRoute{requests: d.u64(), errors: d.u64(), sketch: newSliceSketch()}
-				if sk := d.bytes(); d.err == nil {
-					if err := vr.sketch.DecodeAndMergeWith(sk); err != nil {
-						return fmt.Errorf("%w: versions: %v", ErrUnreadable, err)
-					}
-				}
+				d.sketch(vr.sketch)
 				vs.routes[r] = vr
 			}
 			sv.versions = append(sv.versions, vs)

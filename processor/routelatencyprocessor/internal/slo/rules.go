@@ -3,6 +3,7 @@ package slo
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -98,24 +99,15 @@ func windows(o Objective) []time.Duration {
 	out := append([]time.Duration(nil), RatioWindows...)
 	for _, a := range o.Alerts {
 		for _, w := range []time.Duration{a.Short, a.Long} {
-			if !contains(out, w) {
+			if !slices.Contains(out, w) {
 				out = append(out, w)
 			}
 		}
 	}
-	if !contains(out, o.Window) {
+	if !slices.Contains(out, o.Window) {
 		out = append(out, o.Window)
 	}
 	return out
-}
-
-func contains(ws []time.Duration, w time.Duration) bool {
-	for _, x := range ws {
-		if x == w {
-			return true
-		}
-	}
-	return false
 }
 
 // rate is the objective's request rate per route over w, of one outcome or all ("").
