@@ -1,17 +1,23 @@
 package faults
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/binary"
+	"io"
 	"net"
+	"net/http"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/encoding"
 	_ "google.golang.org/grpc/encoding/gzip" // the exporter compresses
 
 	"google.golang.org/grpc/status"
@@ -35,6 +41,23 @@ type seqSink struct {
 	server    *grpc.Server
 	capMu     sync.Mutex
 	ptraceotlp.UnimplementedGRPCServer
+}
+
+// zstdCompressor lets the sink take what an exporter sends with compression: zstd (gRPC registers only gzip).
+type zstdCompressor struct{}
+
+func init() { encoding.RegisterCompressor(zstdCompressor{}) }
+
+func (zstdCompressor) Name() string { return "zstd" }
+
+func (zstdCompressor) Compress(w io.Writer) (io.WriteCloser, error) { return zstd.NewWriter(w) }
+
+func (zstdCompressor) Decompress(r io.Reader) (io.Reader, error) {
+	d, err := zstd.NewReader(r)
+	if err != nil {
+		return nil, err
+	}
+	return d.IOReadCloser(), nil
 }
 
 // ptraceSpanInfo is what the bad-input scenario checks of a probe span that got through.
@@ -183,4 +206,69 @@ func (s *seqSink) routeDurations(service, route string) []float64 {
 	d := slices.Clone(s.durations[service+" "+route])
 	slices.Sort(d)
 	return d
+}
+
+// ServeOTLPHTTP serves the sink also as an OTLP/HTTP traces endpoint (protobuf on /v1/traces, gzip or zstd) that
+// stands for Datadog's OTLP traces intake, answering the datadog exporter's other calls (API key validation, metric
+// series, sketches, APM stats) with a bare acceptance: the production configuration's whole export, received
+// without the cost of decoding what the sink does not count. It returns the base URL (DD_INTAKE_URL).
+func (s *seqSink) ServeOTLPHTTP(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/validate", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, `{"valid":true}`)
+	})
+	mux.HandleFunc("POST /v1/traces", func(w http.ResponseWriter, r *http.Request) {
+		body, err := decompressed(r)
+		req := ptraceotlp.NewExportRequest()
+		if err == nil {
+			err = req.UnmarshalProto(body)
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if _, err := s.Export(r.Context(), req); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		w.WriteHeader(http.StatusOK)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = io.WriteString(w, `{}`)
+	})
+	srv := &http.Server{Handler: mux}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return "http://" + l.Addr().String()
+}
+
+func decompressed(r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 256<<20))
+	if err != nil {
+		return nil, err
+	}
+	switch r.Header.Get("Content-Encoding") {
+	case "gzip":
+		gz, err := gzip.NewReader(bytes.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		return io.ReadAll(gz)
+	case "zstd":
+		zr, err := zstd.NewReader(bytes.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		defer zr.Close()
+		return io.ReadAll(zr)
+	}
+	return body, nil
 }
