@@ -168,6 +168,7 @@ func TestContainersGetWhatTheirConfigurationsNeed(t *testing.T) {
 			if c.Resources.Requests.Cpu().IsZero() || c.Resources.Limits.Memory().IsZero() {
 				t.Errorf("%s: no CPU request or memory limit", c.Name)
 			}
+			checkMemorySettings(t, c)
 		}
 	}
 	if checked < 3 {
@@ -186,4 +187,28 @@ func dockerfileEnv(t *testing.T) []string {
 		names = append(names, m[1])
 	}
 	return names
+}
+
+// checkMemorySettings: the Go runtime's soft limit (GOMEMLIMIT) under the memory_limiter's (MEMORY_LIMIT_MIB), so
+// that the collector collects harder before it refuses data, and both under the container's limit, so that neither
+// is reached only by the kernel's OOM killer. (GOGC above 100, where it is set, is only safe with that soft limit.)
+func checkMemorySettings(t *testing.T, c corev1.Container) {
+	t.Helper()
+	env := map[string]string{}
+	for _, e := range c.Env {
+		env[e.Name] = e.Value
+	}
+	mib := func(name, v string, suffix string) float64 {
+		var n float64
+		if _, err := fmt.Sscanf(strings.TrimSuffix(v, suffix), "%g", &n); err != nil || !strings.HasSuffix(v, suffix) {
+			t.Errorf("%s: %s=%q, want a number of MiB (as %q)", c.Name, name, v, "1400"+suffix)
+		}
+		return n
+	}
+	limiter := mib("MEMORY_LIMIT_MIB", env["MEMORY_LIMIT_MIB"], "")
+	soft := mib("GOMEMLIMIT", env["GOMEMLIMIT"], "MiB")
+	container := float64(c.Resources.Limits.Memory().Value()) / (1 << 20)
+	if !(soft < limiter && limiter < container) {
+		t.Errorf("%s: want GOMEMLIMIT (%g MiB) < MEMORY_LIMIT_MIB (%g) < the container's limit (%g MiB)", c.Name, soft, limiter, container)
+	}
 }

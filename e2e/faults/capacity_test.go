@@ -49,7 +49,8 @@ type capacityVariant struct {
 
 func (v capacityVariant) setenv(cols ...*harness.Collector) {
 	for _, c := range cols {
-		for _, kv := range v.env {
+		// CAPACITY_ENV is for both variants (the memory limiter's size, for one), the variant's own comes after.
+		for _, kv := range append(strings.Fields(os.Getenv("CAPACITY_ENV")), v.env...) {
 			c.Setenv(kv)
 		}
 	}
@@ -129,7 +130,8 @@ type capacityRun struct {
 // team running stock contrib with the same hardening would have), at several request sizes. Each run checks that
 // every acknowledged span was delivered. `make capacity`; not in make test (it reports, it does not assert
 // figures). CAPACITY_AB=overlay.yaml (and/or CAPACITY_AB_ENV="GOGC=200 ...") compares the shipped files with the
-// overlay added (the environment set) instead: a change measured before it ships, the ratio its gain. CAPACITY_SETUPS (production,gateway,load balancer), CAPACITY_SIZES (spans per request: 1,10,100,1000),
+// overlay added (the environment set) instead: a change measured before it ships, the ratio its gain; CAPACITY_ENV
+// sets environment for both variants. CAPACITY_SETUPS (production,gateway,load balancer), CAPACITY_SIZES (spans per request: 1,10,100,1000),
 // CAPACITY_ROUNDS (3) and CAPACITY_SECONDS (10) narrow or widen it; CAPACITY_PROFILE_DIR gets a CPU profile of the
 // first round of each setup, size and variant.
 func TestCapacity(t *testing.T) {
@@ -161,7 +163,11 @@ func TestCapacity(t *testing.T) {
 	variants := [2]capacityVariant{{name: "shipped"}, {name: "without routelatency", withoutComponent: true}}
 	if overlay, env := os.Getenv("CAPACITY_AB"), os.Getenv("CAPACITY_AB_ENV"); overlay != "" || env != "" {
 		// A change measured against what ships: its variant first, so that the ratio reads as its gain.
-		v := capacityVariant{name: "with " + strings.TrimSpace(filepath.Base(overlay)+" "+env), overlay: overlay, env: strings.Fields(env)}
+		what := env
+		if overlay != "" {
+			what = strings.TrimSpace(filepath.Base(overlay) + " " + env)
+		}
+		v := capacityVariant{name: "with " + what, overlay: overlay, env: strings.Fields(env)}
 		variants = [2]capacityVariant{v, {name: "shipped"}}
 	}
 	var table []string

@@ -2,6 +2,8 @@ package routelatencyprocessor
 
 import (
 	"context"
+	"fmt"
+	"sync/atomic"
 	"testing"
 
 	"go.opentelemetry.io/collector/consumer/consumertest"
@@ -36,4 +38,48 @@ func BenchmarkProcessor(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch.SpanCount()), "ns/span")
+}
+
+// BenchmarkProcessorParallel is BenchmarkProcessor with every core's receiver goroutines calling in at once, each with
+// batches of its own services: run with -cpu 1,2 to see how the processor scales. The processor changes spans, so
+// each iteration copies its batch first, inside the timer (RunParallel cannot stop it per goroutine):
+// BenchmarkProcessorParallelCopy measures the copy alone, to take off.
+func BenchmarkProcessorParallel(b *testing.B) { benchmarkProcessorParallel(b, true) }
+
+// BenchmarkProcessorParallelCopy is BenchmarkProcessorParallel's copying, without the processor.
+func BenchmarkProcessorParallelCopy(b *testing.B) { benchmarkProcessorParallel(b, false) }
+
+func benchmarkProcessorParallel(b *testing.B, process bool) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Slow.Default = 200_000_000 // 200ms
+	p, err := NewFactory().CreateTraces(context.Background(), processortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	var goroutine atomic.Int64
+	spans := spanmix.Traces(1, 1000, 10).SpanCount()
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		g := goroutine.Add(1)
+		batch := spanmix.Traces(uint64(g), 1000, 10)
+		rss := batch.ResourceSpans()
+		for i := 0; i < rss.Len(); i++ {
+			attrs := rss.At(i).Resource().Attributes()
+			name, _ := attrs.Get("service.name")
+			attrs.PutStr("service.name", fmt.Sprintf("client-%d-%s", g, name.Str()))
+		}
+		for pb.Next() {
+			td := ptrace.NewTraces()
+			batch.CopyTo(td)
+			if !process {
+				continue
+			}
+			if err := p.ConsumeTraces(context.Background(), td); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*spans), "ns/span")
 }

@@ -3,6 +3,7 @@ package routelatencyprocessor // import "github.com/otelcol-apm/otelcol-apm/proc
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -26,10 +27,10 @@ type routeProcessor struct {
 	telemetry *metadata.TelemetryBuilder
 	now       func() time.Time
 
-	// spanNames caches "METHOD route" per pair so that renaming does not build a string per span; at most
-	// maxCachedSpanNames.
-	namesMu   sync.Mutex
-	spanNames map[spanNameKey]string
+	// spanNames caches "METHOD route" (spanNameKey to string) so that renaming does not build a string per span;
+	// at most about maxCachedSpanNames. A sync.Map: receivers on every core read it at once, without a lock.
+	spanNames     sync.Map
+	spanNameCount atomic.Int64
 
 	actionDropped, actionTruncated metric.AddOption
 }
@@ -44,7 +45,7 @@ func newRouteProcessor(set component.TelemetrySettings, id component.ID, cfg *Co
 	if err != nil {
 		return nil, err
 	}
-	p := &routeProcessor{cfg: cfg, resolver: resolver, now: now, spanNames: make(map[spanNameKey]string),
+	p := &routeProcessor{cfg: cfg, resolver: resolver, now: now,
 		actionDropped:   metric.WithAttributes(attribute.String("action", "dropped")),
 		actionTruncated: metric.WithAttributes(attribute.String("action", "truncated"))}
 	if p.telemetry, err = metadata.NewTelemetryBuilder(set); err != nil {
@@ -160,18 +161,19 @@ func (p *routeProcessor) rename(span ptrace.Span, method, routeName string) {
 		return
 	}
 	key := spanNameKey{method: method, route: routeName}
-	p.namesMu.Lock()
-	name, ok := p.spanNames[key]
-	if !ok {
+	var name string
+	if cached, ok := p.spanNames.Load(key); ok {
+		name = cached.(string)
+	} else {
 		// Routes come and go (guessed routes and idle services are let go): start afresh rather than keep every
 		// name ever made.
-		if len(p.spanNames) >= maxCachedSpanNames {
-			clear(p.spanNames)
+		if p.spanNameCount.Add(1) > maxCachedSpanNames {
+			p.spanNames.Clear()
+			p.spanNameCount.Store(1)
 		}
 		name = method + " " + routeName
-		p.spanNames[key] = name
+		p.spanNames.Store(key, name)
 	}
-	p.namesMu.Unlock()
 	if span.Name() != name {
 		span.SetName(name)
 	}
