@@ -120,8 +120,8 @@ var capacitySetups = []capacitySetup{
 // capacityRun is one measurement: spans acknowledged per CPU second of the measured processes.
 type capacityRun struct {
 	spansPerCPUSecond, spansPerSecond, cores float64
-	lost, duplicates                        int
-	refused                                 string // what the collector refused, by gRPC status: flat out, it may
+	lost, duplicates                         int
+	refused                                  string // what the collector refused, by gRPC status: flat out, it may
 }
 
 // TestCapacity measures what docs/scaling.md sizes replicas with: spans per CPU second of each shipped
@@ -197,7 +197,6 @@ func TestCapacity(t *testing.T) {
 	t.Log("\n" + summary)
 	fmt.Println("FIGURES capacity table (" + strconv.Itoa(rounds) + " paired rounds of " + strconv.Itoa(seconds) + " s):\n" + summary)
 }
-
 
 func envInt(name string, fallback int) int {
 	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
