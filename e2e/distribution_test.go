@@ -35,6 +35,32 @@ func validate(t *testing.T, env []string, configs ...string) (string, error) {
 	return string(out), err
 }
 
+// TestWithoutRouteLatencyValidates: what make capacity compares the shipped configurations with (the same files
+// merged, the component taken out) is a configuration the collector takes, with nothing of the component left and
+// every other part in place.
+func TestWithoutRouteLatencyValidates(t *testing.T) {
+	for _, overlay := range []string{"environments/production.yaml", "environments/gateway.yaml"} {
+		t.Run(overlay, func(t *testing.T) {
+			stock := harness.WithoutRouteLatency(t, harness.ConfigPath("config.yaml"), harness.ConfigPath(overlay))
+			if out, err := validate(t, dummyEnv, stock); err != nil {
+				t.Fatalf("validate %s: %v\n%s", stock, err, out)
+			}
+			body, err := os.ReadFile(stock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(body), "routelatency") {
+				t.Errorf("%s still names routelatency:\n%s", overlay, body)
+			}
+			for _, kept := range []string{"memory_limiter", "bearertokenauth/otlp", "checked_file_storage/queue", "tail_sampling/datadog", "batch/sampled"} {
+				if !strings.Contains(string(body), kept) {
+					t.Errorf("%s lost %s", overlay, kept)
+				}
+			}
+		})
+	}
+}
+
 func TestShippedConfigsValidate(t *testing.T) {
 	base := harness.ConfigPath("config.yaml")
 	cases := map[string][]string{"default": {base}}

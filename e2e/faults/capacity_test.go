@@ -122,6 +122,8 @@ type capacityRun struct {
 	spansPerCPUSecond, spansPerSecond, cores float64
 	lost, duplicates                         int
 	refused                                  string // what the collector refused, by gRPC status: flat out, it may
+	// perProcess is the spans per CPU second of each measured process alone (the load balancer, then its gateway).
+	perProcess []float64
 }
 
 // TestCapacity measures what docs/scaling.md sizes replicas with: spans per CPU second of each shipped
@@ -183,8 +185,12 @@ func TestCapacity(t *testing.T) {
 					t.Run(name, func(t *testing.T) {
 						run := measureCapacity(t, setup, size, seconds, v, round == 0)
 						runs[i] = append(runs[i], run)
-						figures(t, "capacity", "%s: %.0f spans/s acknowledged on %.2f cores (refused: %s): %.0f spans per CPU second; %d acknowledged spans lost, %d duplicates",
-							name, run.spansPerSecond, run.cores, run.refused, run.spansPerCPUSecond, run.lost, run.duplicates)
+						alone := ""
+						if len(run.perProcess) > 1 {
+							alone = fmt.Sprintf(" (each process alone: %.0f, %.0f)", run.perProcess[0], run.perProcess[1])
+						}
+						figures(t, "capacity", "%s: %.0f spans/s acknowledged on %.2f cores (refused: %s): %.0f spans per CPU second%s; %d acknowledged spans lost, %d duplicates",
+							name, run.spansPerSecond, run.cores, run.refused, run.spansPerCPUSecond, alone, run.lost, run.duplicates)
 					})
 				}
 			}
@@ -216,12 +222,12 @@ func measureCapacity(t *testing.T, setup capacitySetup, size, seconds int, v cap
 	l.spansPerTrace = min(size, 10) // ten spans per trace, as services with a few children per request send them
 	stop := l.start(t)
 	time.Sleep(3 * time.Second) // warm up
-	cpu := func() float64 {
-		sum := 0.0
-		for _, c := range measured {
-			sum += cpuSeconds(t, c.Pid())
+	cpu := func() []float64 {
+		out := make([]float64, len(measured))
+		for i, c := range measured {
+			out[i] = cpuSeconds(t, c.Pid())
 		}
-		return sum
+		return out
 	}
 	cpu0 := cpu()
 	acked0, _, _ := l.result()
@@ -243,7 +249,7 @@ func measureCapacity(t *testing.T, setup capacitySetup, size, seconds int, v cap
 	}()
 	time.Sleep(time.Duration(seconds) * time.Second)
 	<-profiled
-	used := cpu() - cpu0
+	cpu1 := cpu()
 	acked1, _, _ := l.result()
 	stop()
 	acked, _, refused := l.result()
@@ -252,8 +258,14 @@ func measureCapacity(t *testing.T, setup capacitySetup, size, seconds int, v cap
 		t.Errorf("%d of %d acknowledged spans never reached the backend (refused: %s)", d.Lost, d.Acked, formatCounts(refused))
 	}
 	spans := float64(len(acked1) - len(acked0))
-	return capacityRun{spansPerCPUSecond: spans / used, spansPerSecond: spans / float64(seconds), cores: used / float64(seconds),
-		lost: d.Lost, duplicates: d.Duplicates, refused: formatCounts(refused)}
+	run := capacityRun{spansPerSecond: spans / float64(seconds), lost: d.Lost, duplicates: d.Duplicates, refused: formatCounts(refused)}
+	used := 0.0
+	for i := range cpu1 {
+		used += cpu1[i] - cpu0[i]
+		run.perProcess = append(run.perProcess, spans/(cpu1[i]-cpu0[i]))
+	}
+	run.spansPerCPUSecond, run.cores = spans/used, used/float64(seconds)
+	return run
 }
 
 // capacityRow is one line of the table: medians and ranges over the rounds, and the per-round ratio (round i of the

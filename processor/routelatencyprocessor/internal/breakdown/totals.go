@@ -119,7 +119,7 @@ type NPlusOneTotals struct {
 	Flagged uint64
 	// Statements counts flagged requests per statement (bounded as Totals.Statements is).
 	Statements map[string]uint64
-	Repeats    *ddsketch.DDSketch // repeats of the flagged requests
+	Repeats    CallCounts // repeats of the flagged requests, exactly
 	MaxRepeats int
 	Examples   []string // trace ids (hex)
 }
@@ -127,7 +127,7 @@ type NPlusOneTotals struct {
 // NewTotals returns empty totals.
 func NewTotals() *Totals {
 	return &Totals{Parts: map[Part]*PartTotals{}, Statements: map[string]*PartTotals{},
-		NPlusOne: NPlusOneTotals{Statements: map[string]uint64{}, Repeats: newSketch()}}
+		NPlusOne: NPlusOneTotals{Statements: map[string]uint64{}}}
 }
 
 func newSketch() *ddsketch.DDSketch {
@@ -171,7 +171,7 @@ func (t *Totals) Add(split Split, request Span, count uint64, traceID pcommon.Tr
 		np := &t.NPlusOne
 		np.Flagged += count
 		np.Statements[t.statementKey(st)] += count
-		_ = np.Repeats.AddWithCount(float64(n), w)
+		np.Repeats.add(n, count)
 		np.MaxRepeats = max(np.MaxRepeats, n)
 		if len(np.Examples) < maxExamples {
 			np.Examples = append(np.Examples, traceID.String())
@@ -227,7 +227,7 @@ func (t *Totals) Merge(o *Totals) {
 	for st, n := range o.NPlusOne.Statements {
 		np.Statements[t.statementKey(st)] += n
 	}
-	_ = np.Repeats.MergeWith(o.NPlusOne.Repeats) // same index mapping: cannot fail
+	np.Repeats.merge(&o.NPlusOne.Repeats)
 	np.MaxRepeats = max(np.MaxRepeats, o.NPlusOne.MaxRepeats)
 	for _, e := range o.NPlusOne.Examples {
 		if len(np.Examples) < maxExamples {

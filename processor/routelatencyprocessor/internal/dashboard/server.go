@@ -497,8 +497,8 @@ func (s *Server) breakdownJSON(t *breakdown.Totals) map[string]any {
 	if t.Requests > 0 {
 		nPlusOne["share"] = float64(np.Flagged) / float64(t.Requests)
 	}
-	if p50, err := np.Repeats.GetValueAtQuantile(0.5); err == nil {
-		nPlusOne["repeats_p50"] = p50
+	if np.Flagged > 0 {
+		nPlusOne["repeats_p50"] = np.Repeats.Quantile(0.5)
 	}
 	return map[string]any{"requests": t.Requests, "parts": rows(t.PartRows()), "statements": rows(t.StatementRows()),
 		"n_plus_one": nPlusOne, "async_spans": t.Async}
