@@ -1,6 +1,7 @@
 package routelatencyconnector // import "github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/routelatencyconnector"
 
 import (
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -51,9 +52,10 @@ type breakdowns struct {
 	sweepEvery time.Duration
 }
 
-// breakdownShardCount is how many joins the services are spread over: receivers on several cores then rarely
-// wait for one another (a service's spans, hence a trace's part in it, always meet in one shard).
-const breakdownShardCount = 8
+// breakdownShardCount is how many joins the services are spread over, as the series store's shards: receivers on
+// several cores then rarely wait for one another (a service's spans, hence a trace's part in it, always meet in one
+// shard).
+func breakdownShardCount() int { return max(16, 4*runtime.GOMAXPROCS(0)) }
 
 // breakdownShards are the joins, by service, sharing one max_spans and one metrics store.
 type breakdownShards struct {
@@ -67,9 +69,10 @@ func newBreakdownShards(cfg BreakdownConfig, metrics aggregate.Config, now time.
 	metrics.Quantiles, metrics.RequestDuration, metrics.WithoutSketch = nil, false, true
 	metrics.DimensionNames = []string{attrBreakdownCategory, attrBreakdownTarget}
 	bs := &breakdownShards{metrics: aggregate.NewStore(metrics, pcommon.NewTimestampFromTime(now))}
+	shards := breakdownShardCount()
 	limits := breakdown.Limits{Grace: cfg.Grace, MaxSpans: cfg.MaxSpans, MaxSpansPerTrace: cfg.MaxSpansPerTrace, Shared: &bs.held,
-		FreeEntries: breakdown.DefaultFreeEntries / breakdownShardCount}
-	for range breakdownShardCount {
+		FreeEntries: breakdown.DefaultFreeEntries / shards}
+	for range shards {
 		bs.shards = append(bs.shards, &breakdowns{
 			store: breakdown.NewStore(limits), reader: breakdown.NewReader(), interval: map[breakdown.Key]*breakdown.Totals{},
 			metrics: bs.metrics, threshold: cfg.NPlusOneThreshold, names: map[string]ownedName{}, sweepEvery: cfg.Grace / 10,
