@@ -63,7 +63,7 @@ run: $(BIN)
 	$(BIN) --config config.yaml
 
 ## test: what CI runs, fastest first.
-test: check-generated unit slo-check bench-guard fuzz build validate manifests bench-smoke e2e image-test faults-fast browser
+test: check-generated unit slo-check bench-guard fuzz build validate manifests bench-smoke e2e image-test faults-fast capacity-smoke browser
 	$(MAKE) check-leftovers
 
 ## check-leftovers: fails when a process the tests start, or a listener on the test ports, is still there.
@@ -178,6 +178,11 @@ soak: $(BIN)
 ## per request, every acknowledged span checked delivered (docs/scaling.md; about 25 minutes; narrow it with
 ## CAPACITY_SETUPS=gateway CAPACITY_SIZES=100 CAPACITY_ROUNDS=3 CAPACITY_SECONDS=10; CAPACITY_PROFILE_DIR=dir for CPU
 ## profiles).
+## capacity-smoke: one paired round of the gateway at 100 spans per request, 3 s each: make capacity's harness end to
+## end (both variants start, every acknowledged span is delivered), part of make test (about 30 s).
+capacity-smoke: $(BIN)
+	$(MAKE) capacity CAPACITY_SETUPS=gateway CAPACITY_SIZES=100 CAPACITY_ROUNDS=1 CAPACITY_SECONDS=3
+
 capacity: $(BIN)
 	OTELCOL_APM_BIN=$(CURDIR)/$(BIN) CAPACITY=1 go test -count=1 -timeout 120m -v -run '^TestCapacity$$' ./e2e/faults/ 2>&1 | grep -aE '^(FIGURES|\||--- |ok|FAIL)'
 
