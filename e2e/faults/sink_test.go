@@ -1,8 +1,6 @@
 package faults
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/binary"
 	"io"
@@ -19,8 +17,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/encoding"
 	_ "google.golang.org/grpc/encoding/gzip" // the exporter compresses
-
 	"google.golang.org/grpc/status"
+
+	"github.com/otelcol-apm/otelcol-apm/e2e/otlpintake"
 )
 
 // seqSink is the backend of the fault scenarios: an OTLP/gRPC trace server that records how often each load span
@@ -223,7 +222,10 @@ func (s *seqSink) ServeOTLPHTTP(t testing.TB) string {
 		_, _ = io.WriteString(w, `{"valid":true}`)
 	})
 	mux.HandleFunc("POST /v1/traces", func(w http.ResponseWriter, r *http.Request) {
-		body, err := decompressed(r)
+		body, err := io.ReadAll(io.LimitReader(r.Body, 256<<20))
+		if err == nil {
+			body, err = otlpintake.Decompress(r.Header.Get("Content-Encoding"), body)
+		}
 		req := ptraceotlp.NewExportRequest()
 		if err == nil {
 			err = req.UnmarshalProto(body)
@@ -248,27 +250,4 @@ func (s *seqSink) ServeOTLPHTTP(t testing.TB) string {
 	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	return "http://" + l.Addr().String()
-}
-
-func decompressed(r *http.Request) ([]byte, error) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, 256<<20))
-	if err != nil {
-		return nil, err
-	}
-	switch r.Header.Get("Content-Encoding") {
-	case "gzip":
-		gz, err := gzip.NewReader(bytes.NewReader(body))
-		if err != nil {
-			return nil, err
-		}
-		return io.ReadAll(gz)
-	case "zstd":
-		zr, err := zstd.NewReader(bytes.NewReader(body))
-		if err != nil {
-			return nil, err
-		}
-		defer zr.Close()
-		return io.ReadAll(zr)
-	}
-	return body, nil
 }

@@ -115,7 +115,7 @@ func (in *Intake) handle(decode func([]byte) error) http.HandlerFunc {
 			w.WriteHeader(status)
 			return
 		}
-		raw, err := decompress(r.Header.Get("Content-Encoding"), body)
+		raw, err := Decompress(r.Header.Get("Content-Encoding"), body)
 		if err == nil {
 			err = decode(raw)
 		}
@@ -131,7 +131,8 @@ func (in *Intake) handle(decode func([]byte) error) http.HandlerFunc {
 	}
 }
 
-func decompress(encoding string, body []byte) ([]byte, error) {
+// Decompress undoes an OTLP/HTTP request body's Content-Encoding (none, gzip or zstd).
+func Decompress(encoding string, body []byte) ([]byte, error) {
 	switch encoding {
 	case "":
 		return body, nil

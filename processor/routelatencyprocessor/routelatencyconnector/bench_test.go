@@ -2,7 +2,6 @@ package routelatencyconnector
 
 import (
 	"context"
-	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -131,14 +130,7 @@ func BenchmarkConnectorParallel(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
-		g := goroutine.Add(1)
-		batch := spanmix.Traces(uint64(g), 1000, 10)
-		rss := batch.ResourceSpans()
-		for i := 0; i < rss.Len(); i++ {
-			attrs := rss.At(i).Resource().Attributes()
-			name, _ := attrs.Get("service.name")
-			attrs.PutStr("service.name", fmt.Sprintf("client-%d-%s", g, name.Str()))
-		}
+		batch := spanmix.ClientTraces(uint64(goroutine.Add(1)), 1000, 10)
 		for pb.Next() {
 			if err := c.ConsumeTraces(context.Background(), batch); err != nil {
 				b.Error(err)

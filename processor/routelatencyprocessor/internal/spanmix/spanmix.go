@@ -101,3 +101,16 @@ func Copies(batch ptrace.Traces, n int) []ptrace.Traces {
 	}
 	return out
 }
+
+// ClientTraces is Traces(client, requests, services) with the services renamed after the client ("client-3-service-0"):
+// the batches of one receiver goroutine's clients in parallel benchmarks, distinct from every other goroutine's.
+func ClientTraces(client uint64, requests, services int) ptrace.Traces {
+	batch := Traces(client, requests, services)
+	rss := batch.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		attrs := rss.At(i).Resource().Attributes()
+		name, _ := attrs.Get("service.name")
+		attrs.PutStr("service.name", fmt.Sprintf("client-%d-%s", client, name.Str()))
+	}
+	return batch
+}
