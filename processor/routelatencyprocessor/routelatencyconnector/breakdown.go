@@ -1,7 +1,7 @@
 package routelatencyconnector // import "github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/routelatencyconnector"
 
 import (
-	"runtime"
+	"maps"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -52,24 +52,21 @@ type breakdowns struct {
 	sweepEvery time.Duration
 }
 
-// breakdownShardCount is how many joins the services are spread over, as the series store's shards: receivers on
-// several cores then rarely wait for one another (a service's spans, hence a trace's part in it, always meet in one
-// shard).
-func breakdownShardCount() int { return max(16, 4*runtime.GOMAXPROCS(0)) }
-
-// breakdownShards are the joins, by service, sharing one max_spans and one metrics store.
+// breakdownShards are the joins, by service, sharing one max_spans and one metrics store. There are as many as the
+// route series store has shards, and a service's join is the one at its series shard's index: receivers on several
+// cores rarely wait for one another, and a batch hashes its service once for both (a service's spans, hence a
+// trace's part in it, always meet in one join).
 type breakdownShards struct {
 	shards  []*breakdowns
 	metrics *aggregate.Store
 	held    atomic.Int64
 }
 
-func newBreakdownShards(cfg BreakdownConfig, metrics aggregate.Config, now time.Time, errors *errorgroups.Groups) *breakdownShards {
+func newBreakdownShards(cfg BreakdownConfig, metrics aggregate.Config, shards int, now time.Time, errors *errorgroups.Groups) *breakdownShards {
 	metrics.Metrics = breakdownMetrics
 	metrics.Quantiles, metrics.RequestDuration, metrics.WithoutSketch = nil, false, true
 	metrics.DimensionNames = []string{attrBreakdownCategory, attrBreakdownTarget}
 	bs := &breakdownShards{metrics: aggregate.NewStore(metrics, pcommon.NewTimestampFromTime(now))}
-	shards := breakdownShardCount()
 	limits := breakdown.Limits{Grace: cfg.Grace, MaxSpans: cfg.MaxSpans, MaxSpansPerTrace: cfg.MaxSpansPerTrace, Shared: &bs.held,
 		FreeEntries: breakdown.DefaultFreeEntries / shards}
 	for range shards {
@@ -82,29 +79,14 @@ func newBreakdownShards(cfg BreakdownConfig, metrics aggregate.Config, now time.
 	return bs
 }
 
-// of is the shard of a service (FNV-1a of its name).
-func (bs *breakdownShards) of(service string) *breakdowns {
-	h := uint32(2166136261)
-	for i := 0; i < len(service); i++ {
-		h = (h ^ uint32(service[i])) * 16777619
-	}
-	return bs.shards[h%uint32(len(bs.shards))]
-}
-
 // drain drains every shard: the interval's totals (a service's routes are in one shard) and the counts summed.
 func (bs *breakdownShards) drain(now time.Time) (map[breakdown.Key]*breakdown.Totals, breakdown.Counts) {
 	out := map[breakdown.Key]*breakdown.Totals{}
 	var sum breakdown.Counts
 	for _, b := range bs.shards {
 		totals, c := b.drain(now)
-		for k, t := range totals {
-			out[k] = t
-		}
-		sum.Recorded += c.Recorded
-		sum.Late += c.Late
-		sum.Dropped += c.Dropped
-		sum.Orphans += c.Orphans
-		sum.Cycles += c.Cycles
+		maps.Copy(out, totals)
+		sum.Add(c)
 	}
 	return out, sum
 }

@@ -141,7 +141,7 @@ func newRouteConnector(set connector.Settings, cfg *Config, next consumer.Metric
 		})
 	}
 	if cfg.Breakdown.Enabled {
-		c.breakdowns = newBreakdownShards(cfg.Breakdown, sc, c.clock.Now(), c.errors)
+		c.breakdowns = newBreakdownShards(cfg.Breakdown, sc, c.store.ShardCount(), c.clock.Now(), c.errors)
 	}
 	if c.telemetry, err = metadata.NewTelemetryBuilder(set.TelemetrySettings); err != nil {
 		return nil, err
@@ -341,11 +341,12 @@ func (c *routeConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 		if c.versions != nil || c.errors != nil {
 			version = stringAttr(resAttrs, semconv.ServiceVersion)
 		}
-		shard := c.store.ShardOf(attrs.Service)
+		shardIndex := c.store.ShardIndex(attrs.Service)
+		shard := c.store.Shard(shardIndex)
 		shard.Lock()
 		var bd *breakdowns
 		if c.breakdowns != nil {
-			bd = c.breakdowns.of(attrs.Service)
+			bd = c.breakdowns.shards[shardIndex]
 		}
 		var service, environment, bdVersion string
 		var serviceID uint32

@@ -131,9 +131,19 @@ func NewStore(cfg Config, now pcommon.Timestamp) *Store {
 }
 
 // ShardOf returns the shard that holds the service's series.
-func (s *Store) ShardOf(service string) *Shard {
-	return &s.shards[maphash.String(s.seed, service)%uint64(len(s.shards))]
+func (s *Store) ShardOf(service string) *Shard { return &s.shards[s.ShardIndex(service)] }
+
+// ShardIndex is the number, below ShardCount, of the shard that holds the service's series: what keeps per-service
+// state of its own beside the store can shard it the same way, with the one hash.
+func (s *Store) ShardIndex(service string) int {
+	return int(maphash.String(s.seed, service) % uint64(len(s.shards)))
 }
+
+// ShardCount is how many shards the store has.
+func (s *Store) ShardCount() int { return len(s.shards) }
+
+// Shard returns shard i (from ShardIndex).
+func (s *Store) Shard(i int) *Shard { return &s.shards[i] }
 
 // Len returns the number of series held, the overflow series included.
 func (s *Store) Len() int {

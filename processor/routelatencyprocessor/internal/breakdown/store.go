@@ -57,6 +57,15 @@ type Counts struct {
 	Cycles int64
 }
 
+// Add adds o's counts into c (stores sharded by service report as one).
+func (c *Counts) Add(o Counts) {
+	c.Recorded += o.Recorded
+	c.Late += o.Late
+	c.Dropped += o.Dropped
+	c.Orphans += o.Orphans
+	c.Cycles += o.Cycles
+}
+
 // Store joins request spans with their descendants of the same service by trace, across batches: a request is
 // recorded Grace after it arrived, with the descendants seen by then. It holds small per-span records, never spans,
 // bounded in count. Not safe for concurrent use: the connector owns the lock and the clock.
