@@ -175,16 +175,16 @@ soak: $(BIN)
 
 ## capacity: spans per CPU second of the shipped production, gateway and load balancer configurations, flat out on
 ## this machine, in paired rounds against each without the routelatency component, at 1, 10, 100 and 1,000 spans
-## per request, every acknowledged span checked delivered (docs/scaling.md; about 25 minutes; narrow it with
+## per request, every acknowledged span checked delivered (docs/scaling.md; about 20 minutes; narrow it with
 ## CAPACITY_SETUPS=gateway CAPACITY_SIZES=100 CAPACITY_ROUNDS=3 CAPACITY_SECONDS=10; CAPACITY_PROFILE_DIR=dir for CPU
 ## profiles).
+capacity: $(BIN)
+	OTELCOL_APM_BIN=$(CURDIR)/$(BIN) CAPACITY=1 go test -count=1 -timeout 120m -v -run '^TestCapacity$$' ./e2e/faults/ 2>&1 | grep -aE '^(FIGURES|\||--- |ok|FAIL)'
+
 ## capacity-smoke: one paired round of the gateway at 100 spans per request, 3 s each: make capacity's harness end to
 ## end (both variants start, every acknowledged span is delivered), part of make test (about 30 s).
 capacity-smoke: $(BIN)
 	$(MAKE) capacity CAPACITY_SETUPS=gateway CAPACITY_SIZES=100 CAPACITY_ROUNDS=1 CAPACITY_SECONDS=3
-
-capacity: $(BIN)
-	OTELCOL_APM_BIN=$(CURDIR)/$(BIN) CAPACITY=1 go test -count=1 -timeout 120m -v -run '^TestCapacity$$' ./e2e/faults/ 2>&1 | grep -aE '^(FIGURES|\||--- |ok|FAIL)'
 
 ## faults-fast: scenarios 4-6 (bad input, auth, secrets), 9 (corrupted queue), 11 (fleet) and a 60 s soak, part of
 ## make test (about 3 minutes).

@@ -58,10 +58,7 @@ func (v capacityVariant) setenv(cols ...*harness.Collector) {
 
 // configs is the shipped files of a setup as the variant has them.
 func (v capacityVariant) configs(t *testing.T, files ...string) []string {
-	paths := make([]string, len(files))
-	for i, f := range files {
-		paths[i] = harness.ConfigPath(f)
-	}
+	paths := harness.ConfigPaths(files...)
 	if v.overlay != "" {
 		paths = append(paths, v.overlay)
 	}
@@ -90,8 +87,7 @@ var capacitySetups = []capacitySetup{
 		// gateway.yaml on its development route: TLS and token in, routelatency, the persistent queue, OTLP/gRPC out.
 		name: "gateway", environment: "development",
 		start: func(t *testing.T, sink *seqSink, v capacityVariant) (*harness.Collector, []*harness.Collector) {
-			col := harness.NewCollector(t, v.configs(t, "config.yaml", "environments/gateway.yaml", "e2e/testdata/datadog-intake.yaml"),
-				harness.NewCredentials(t), "JAEGER_OTLP_ENDPOINT="+sink.Addr, "DD_API_KEY=capacity-dd-key", "DD_INTAKE_URL=http://"+harness.Addr(t))
+			col := newGatewayOf(t, v.configs(t, gatewayConfigs...), sink, harness.NewCredentials(t))
 			v.setenv(col)
 			col.Start(t)
 			return col, []*harness.Collector{col}
@@ -103,8 +99,7 @@ var capacitySetups = []capacitySetup{
 		name: "load balancer", environment: "development",
 		start: func(t *testing.T, sink *seqSink, v capacityVariant) (*harness.Collector, []*harness.Collector) {
 			creds := harness.NewCredentials(t)
-			gw := harness.NewCollector(t, v.configs(t, "config.yaml", "environments/gateway.yaml", "e2e/testdata/datadog-intake.yaml"),
-				creds, "JAEGER_OTLP_ENDPOINT="+sink.Addr, "DD_API_KEY=capacity-dd-key", "DD_INTAKE_URL=http://"+harness.Addr(t))
+			gw := newGatewayOf(t, v.configs(t, gatewayConfigs...), sink, creds)
 			v.setenv(gw)
 			gw.Start(t)
 			lb := harness.NewCollector(t, []string{harness.ConfigPath("environments/loadbalancer.yaml")}, creds,
@@ -133,9 +128,9 @@ type capacityRun struct {
 // every acknowledged span was delivered. `make capacity`; not in make test (it reports, it does not assert
 // figures). CAPACITY_AB=overlay.yaml (and/or CAPACITY_AB_ENV="GOGC=200 ...") compares the shipped files with the
 // overlay added (the environment set) instead: a change measured before it ships, the ratio its gain; CAPACITY_ENV
-// sets environment for both variants. CAPACITY_SETUPS (production,gateway,load balancer), CAPACITY_SIZES (spans per request: 1,10,100,1000),
-// CAPACITY_ROUNDS (3) and CAPACITY_SECONDS (10) narrow or widen it; CAPACITY_PROFILE_DIR gets a CPU profile of the
-// first round of each setup, size and variant.
+// sets environment for both variants. CAPACITY_SETUPS (production,gateway,load balancer), CAPACITY_SIZES (spans
+// per request: 1,10,100,1000), CAPACITY_ROUNDS (3) and CAPACITY_SECONDS (10) narrow or widen it;
+// CAPACITY_PROFILE_DIR gets a CPU profile of the first round of each setup, size and variant.
 func TestCapacity(t *testing.T) {
 	if os.Getenv("CAPACITY") == "" {
 		t.Skip("CAPACITY is not set: make capacity runs it")

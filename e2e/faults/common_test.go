@@ -26,11 +26,18 @@ func startGateway(t *testing.T, sink *seqSink, env ...string) *harness.Collector
 	return col
 }
 
+// gatewayConfigs are the files a gateway of this suite runs: the shipped ones and the Datadog intake overlay.
+var gatewayConfigs = []string{"config.yaml", "environments/gateway.yaml", "e2e/testdata/datadog-intake.yaml"}
+
 // newGateway prepares a gateway as startGateway does, with the given credentials, without starting it.
 func newGateway(t *testing.T, sink *seqSink, creds *harness.Credentials, env ...string) *harness.Collector {
 	t.Helper()
-	configs := []string{harness.ConfigPath("config.yaml"), harness.ConfigPath("environments/gateway.yaml"),
-		harness.ConfigPath("e2e/testdata/datadog-intake.yaml")}
+	return newGatewayOf(t, harness.ConfigPaths(gatewayConfigs...), sink, creds, env...)
+}
+
+// newGatewayOf is newGateway with other configuration files (make capacity's variants of gatewayConfigs).
+func newGatewayOf(t *testing.T, configs []string, sink *seqSink, creds *harness.Credentials, env ...string) *harness.Collector {
+	t.Helper()
 	return harness.NewCollector(t, configs, creds, append([]string{
 		"JAEGER_OTLP_ENDPOINT=" + sink.Addr,
 		"DD_API_KEY=faults-dd-key",

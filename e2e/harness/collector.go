@@ -42,6 +42,15 @@ type Collector struct {
 // ConfigPath returns the path of a shipped configuration file, relative to the repository root.
 func ConfigPath(rel string) string { return filepath.Join(RepoRoot(), rel) }
 
+// ConfigPaths is ConfigPath of each.
+func ConfigPaths(rel ...string) []string {
+	out := make([]string, len(rel))
+	for i, r := range rel {
+		out[i] = ConfigPath(r)
+	}
+	return out
+}
+
 // StartCollector runs otelcol-apm with the given configs (paths) and extra environment, and waits for health.
 func StartCollector(t testing.TB, configs []string, env ...string) *Collector {
 	t.Helper()

@@ -6,18 +6,19 @@ import (
 	"strings"
 	"testing"
 
+	"go.opentelemetry.io/collector/confmap"
 	"gopkg.in/yaml.v3"
 )
 
-// WithoutRouteLatency merges configuration files as the collector does (maps merged key by key, any other value
-// replaced by the later file's) and removes this project's component from the result: every receiver, processor,
+// WithoutRouteLatency merges configuration files with the collector's own confmap (maps merged key by key, any
+// other value replaced by the later file's) and removes this project's component from the result: every receiver, processor,
 // exporter and connector named routelatency or routelatency/..., the pipelines' references to them, and the
 // pipelines left without receivers or exporters. What is left is the same configuration as a team running stock
 // contrib would have it, hardening included. It returns the path of the one merged file (in a test's temporary
 // folder); ${env:...} references are kept for the collector to resolve.
 func WithoutRouteLatency(t testing.TB, configs ...string) string {
 	t.Helper()
-	merged := map[string]any{}
+	conf := confmap.New()
 	for _, path := range configs {
 		raw, err := os.ReadFile(path)
 		if err != nil {
@@ -27,8 +28,11 @@ func WithoutRouteLatency(t testing.TB, configs ...string) string {
 		if err := yaml.Unmarshal(raw, &doc); err != nil {
 			t.Fatalf("%s: %v", path, err)
 		}
-		mergeInto(merged, doc)
+		if err := conf.Merge(confmap.NewFromStringMap(doc)); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
 	}
+	merged := conf.ToStringMap()
 	isOurs := func(id string) bool { return id == "routelatency" || strings.HasPrefix(id, "routelatency/") }
 	for _, kind := range []string{"receivers", "processors", "exporters", "connectors"} {
 		if m, ok := merged[kind].(map[string]any); ok {
@@ -69,17 +73,4 @@ func WithoutRouteLatency(t testing.TB, configs ...string) string {
 		t.Fatal(err)
 	}
 	return path
-}
-
-// mergeInto merges src into dst: maps key by key, anything else (lists included) replaced, as confmap does.
-func mergeInto(dst, src map[string]any) {
-	for k, v := range src {
-		if sm, ok := v.(map[string]any); ok {
-			if dm, ok := dst[k].(map[string]any); ok {
-				mergeInto(dm, sm)
-				continue
-			}
-		}
-		dst[k] = v
-	}
 }
