@@ -508,9 +508,7 @@ func (c *routeConnector) recordExceptions(span ptrace.Span, route errorgroups.Ro
 		if message == "" {
 			message = statusMessage(status)
 		}
-		if len(message) > errorgroups.MaxMessageLength {
-			message = errorgroups.Clean(message, errorgroups.MaxMessageLength)
-		}
+		message = errorgroups.Clean(message, errorgroups.MaxMessageLength) // no copy unless cut or not UTF-8
 		if joined {
 			return message
 		}

@@ -133,3 +133,16 @@ func TestErrorGroupsFromRequestsAndTheirDescendants(t *testing.T) {
 	}
 	assert.Equal(t, map[string]int64{"PaymentDeclined": 10, "OperationalError": 10, errorgroups.StatusError: 10, "CacheMiss": 10}, exceptions)
 }
+
+// A failure's status message is kept as UTF-8, however short: a span of a service that writes raw bytes there
+// (the default config does not refuse it) must not put them in the error groups.
+func TestStatusMessageKeptAsUTF8(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	c, err := newRouteConnector(connectortest.NewNopSettings(metadata.Type), cfg, &consumertest.MetricsSink{}, &fakeClock{now: t0, ticks: make(chan time.Time)})
+	require.NoError(t, err)
+	span := ptrace.NewSpan()
+	span.Status().SetCode(ptrace.StatusCodeError)
+	span.Status().SetMessage("bad \xff byte")
+	got := c.recordExceptions(span, errorgroups.RouteKey{Service: "shop"}, "", true, 500, 1, t0, true)
+	assert.Equal(t, "bad \uFFFD byte", got)
+}
