@@ -11,11 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/zstd"
+	_ "go.opentelemetry.io/collector/config/configgrpc" // registers the collector's zstd codec, which exporters may use
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/encoding"
 	_ "google.golang.org/grpc/encoding/gzip" // the exporter compresses
 	"google.golang.org/grpc/status"
 
@@ -40,23 +39,6 @@ type seqSink struct {
 	server    *grpc.Server
 	capMu     sync.Mutex
 	ptraceotlp.UnimplementedGRPCServer
-}
-
-// zstdCompressor lets the sink take what an exporter sends with compression: zstd (gRPC registers only gzip).
-type zstdCompressor struct{}
-
-func init() { encoding.RegisterCompressor(zstdCompressor{}) }
-
-func (zstdCompressor) Name() string { return "zstd" }
-
-func (zstdCompressor) Compress(w io.Writer) (io.WriteCloser, error) { return zstd.NewWriter(w) }
-
-func (zstdCompressor) Decompress(r io.Reader) (io.Reader, error) {
-	d, err := zstd.NewReader(r)
-	if err != nil {
-		return nil, err
-	}
-	return d.IOReadCloser(), nil
 }
 
 // ptraceSpanInfo is what the bad-input scenario checks of a probe span that got through.
