@@ -229,7 +229,7 @@ func (h *History) slicesAt(key RouteKey, at time.Time) []*timeSlice {
 			h.dropped++
 			return nil
 		}
-		rh = h.newRoute(key)
+		rh = h.newRoute(key, h.nextID)
 	}
 	if start := at.Truncate(h.tiers[0].slice); h.since.IsZero() || start.Before(h.since) {
 		h.since = start
@@ -241,10 +241,11 @@ func (h *History) slicesAt(key RouteKey, at time.Time) []*timeSlice {
 	return out
 }
 
-// newRoute adds a route with empty rings and the next number (the caller holds mu and checked the cap).
-func (h *History) newRoute(key RouteKey) *routeHistory {
-	rh := &routeHistory{id: h.nextID, rings: make([][]*timeSlice, len(h.tiers))}
-	h.nextID++
+// newRoute adds a route with empty rings under the number id (the caller holds mu and checked the cap). Numbers are
+// never reused: the next new route takes one past the highest so far.
+func (h *History) newRoute(key RouteKey, id uint64) *routeHistory {
+	rh := &routeHistory{id: id, rings: make([][]*timeSlice, len(h.tiers))}
+	h.nextID = max(h.nextID, id+1)
 	for i, t := range h.tiers {
 		rh.rings[i] = make([]*timeSlice, t.slices)
 	}

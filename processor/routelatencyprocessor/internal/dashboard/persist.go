@@ -105,9 +105,7 @@ func (h *History) Restore(get func(key string) ([]byte, error)) (int, error) {
 		if len(h.routes) >= h.maxRoutes {
 			break
 		}
-		rh := h.newRoute(r.key)
-		rh.id = r.id
-		h.nextID = max(h.nextID, r.id+1)
+		rh := h.newRoute(r.key, r.id)
 		for t, tr := range h.tiers {
 			if t >= len(tiers) || tiers[t] != tr {
 				continue
