@@ -67,8 +67,10 @@ func newBreakdownShards(cfg BreakdownConfig, metrics aggregate.Config, shards in
 	metrics.Quantiles, metrics.RequestDuration, metrics.WithoutSketch = nil, false, true
 	metrics.DimensionNames = []string{attrBreakdownCategory, attrBreakdownTarget}
 	bs := &breakdownShards{metrics: aggregate.NewStore(metrics, pcommon.NewTimestampFromTime(now))}
+	// A sweep (every tenth of the grace) lets go of about as many entries as new traces take until the next one: at
+	// most a tenth of max_spans, which the free lists keep for reuse instead of the GC taking them.
 	limits := breakdown.Limits{Grace: cfg.Grace, MaxSpans: cfg.MaxSpans, MaxSpansPerTrace: cfg.MaxSpansPerTrace, Shared: &bs.held,
-		FreeEntries: breakdown.DefaultFreeEntries / shards}
+		FreeEntries: max(breakdown.DefaultFreeEntries, cfg.MaxSpans/10) / shards}
 	for range shards {
 		bs.shards = append(bs.shards, &breakdowns{
 			store: breakdown.NewStore(limits), reader: breakdown.NewReader(), interval: map[breakdown.Key]*breakdown.Totals{},

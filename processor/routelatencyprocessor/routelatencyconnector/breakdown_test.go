@@ -191,3 +191,54 @@ func TestBreakdownJoinsBatchesAndShowsOnTheRoutePage(t *testing.T) {
 		{Value: 0, Attributes: attribute.NewSet(attribute.String("reason", "bound"))},
 	}, metricdatatest.IgnoreTimestamp())
 }
+
+// At max_spans the join drops what comes without reading it, and counts it: a request that came first is recorded
+// with the descendants held before the bound.
+func TestBreakdownAtItsBoundCountsWhatItDrops(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Breakdown.MaxSpans, cfg.Breakdown.MaxSpansPerTrace = 5, 5 // the request and four queries
+	cfg.Dashboard.Endpoint = "127.0.0.1:0"
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	clock := &fakeClock{now: t0, ticks: make(chan time.Time)}
+	c, err := newRouteConnector(metadatatest.NewSettings(tel), cfg, &consumertest.MetricsSink{}, clock)
+	require.NoError(t, err)
+	ctx := context.Background()
+	o := orderTrace{start: t0.Add(-time.Second)}
+	require.NoError(t, c.ConsumeTraces(ctx, o.batch("shop", func(s ptrace.SpanSlice) {
+		o.span(s, 1, 0, "GET /orders/{order_id}", ptrace.SpanKindServer, 0, 34, map[string]any{
+			"http.request.method": "GET", "http.route": "/orders/{order_id}", "http.response.status_code": 200})
+		for i := range 6 {
+			o.span(s, byte(2+i), 1, "SELECT shop", ptrace.SpanKindClient, 1+5*i, 5+5*i, map[string]any{"db.system": "sqlite", "db.name": "shop"})
+		}
+	})))
+	assert.Equal(t, int64(5), c.breakdowns.Held())
+	clock.set(t0.Add(6 * time.Second))
+	require.NoError(t, c.flush(ctx))
+
+	q := url.Values{"service": {"shop"}, "method": {"GET"}, "route": {"/orders/{order_id}"}, "window": {"5m"}}
+	rec := httptest.NewRecorder()
+	c.dashboard.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/series?"+q.Encode(), nil))
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	var body struct {
+		Breakdown struct {
+			Requests uint64
+			Parts    []struct {
+				Category        string
+				CallsPerRequest float64 `json:"calls_per_request"`
+			}
+		}
+	}
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body))
+	assert.Equal(t, uint64(1), body.Breakdown.Requests)
+	calls := map[string]float64{}
+	for _, p := range body.Breakdown.Parts {
+		calls[p.Category] = p.CallsPerRequest
+	}
+	assert.InDelta(t, 4.0, calls["db"], 1e-9, "the four queries held before the bound")
+	metadatatest.AssertEqualConnectorRoutelatencyBreakdownUnjoinedSpans(t, tel, []metricdata.DataPoint[int64]{
+		{Value: 0, Attributes: attribute.NewSet(attribute.String("reason", "late"))},
+		{Value: 0, Attributes: attribute.NewSet(attribute.String("reason", "orphan"))},
+		{Value: 2, Attributes: attribute.NewSet(attribute.String("reason", "bound"))},
+	}, metricdatatest.IgnoreTimestamp())
+}

@@ -204,6 +204,20 @@ func (s *Store) AddSpan(trace pcommon.TraceID, service uint32, span Span, now ti
 	}
 }
 
+// Full reports MaxSpans reached: a descendant added now would be dropped, so a caller under load can skip reading it
+// and call DropSpan instead.
+func (s *Store) Full() bool { return s.full() }
+
+// DropSpan counts a descendant that was not read because the store was Full, as AddSpan would have counted it: late
+// when every request of its trace and service was recorded, else dropped. It makes no entry.
+func (s *Store) DropSpan(trace pcommon.TraceID, service uint32) {
+	if r := s.lookup(recordsKey{trace, service}); r != nil && r.pending == 0 && !r.done.IsZero() {
+		s.counts.Late++
+		return
+	}
+	s.counts.Dropped++
+}
+
 // Held is the number of records held: descendants and waiting requests.
 func (s *Store) Held() int { return s.held }
 

@@ -114,6 +114,26 @@ func TestBoundsDropAndCount(t *testing.T) {
 	assert.Equal(t, int64(100_000-10+200-90), s.Drain().Dropped)
 }
 
+// A full store tells the caller, which then drops without reading: counted as AddSpan would count it, no entry made.
+func TestDropSpanCountsAsAddSpanWould(t *testing.T) {
+	s := NewStore(Limits{Grace: 5 * time.Second, MaxSpans: 2, MaxSpansPerTrace: 100})
+	s.AddSpan(trace, shopID, child(2, 1, 10, 20, sqlite), t0)
+	s.AddRequest(Request{Key: shop, ServiceID: shopID, TraceID: trace, Span: request(100 * ms)}, t0)
+	require.True(t, s.Full())
+	s.DropSpan(pcommon.TraceID{7}, shopID)
+	assert.Len(t, s.records, 1, "a dropped span makes no entry")
+	assert.Equal(t, Counts{Dropped: 1}, s.Drain())
+
+	require.Len(t, sweep(s, t0.Add(5*time.Second)), 1)
+	require.False(t, s.Full())
+	for i := range 2 {
+		s.AddSpan(pcommon.TraceID{8, byte(i)}, shopID, child(2, 1, 0, 1, sqlite), t0.Add(5*time.Second))
+	}
+	require.True(t, s.Full())
+	s.DropSpan(trace, shopID) // its request was recorded: late, as AddSpan counts it
+	assert.Equal(t, Counts{Recorded: 1, Late: 1}, s.Drain())
+}
+
 // The exceptions of a request's descendants come with its split; another service's do not.
 func TestExceptionsOfDescendantsComeWithTheSplit(t *testing.T) {
 	s := newTestStore()
