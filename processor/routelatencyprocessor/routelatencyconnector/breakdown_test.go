@@ -50,6 +50,15 @@ func (o orderTrace) batch(service string, add func(ptrace.SpanSlice)) ptrace.Tra
 	return td
 }
 
+// orderSeries is the dashboard API's last 5 minutes of GET /orders/{order_id}.
+func orderSeries(t *testing.T, c *routeConnector) []byte {
+	q := url.Values{"service": {"shop"}, "method": {"GET"}, "route": {"/orders/{order_id}"}, "window": {"5m"}}
+	rec := httptest.NewRecorder()
+	c.dashboard.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/series?"+q.Encode(), nil))
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	return rec.Body.Bytes()
+}
+
 // TestBreakdownJoinsBatchesAndShowsOnTheRoutePage: the queries come in a batch before their request, the
 // downstream call in one after it, within the grace; one query comes 2 s after the request was recorded (late),
 // another 30 s after (an orphan: nothing remembers a request that long). The route page's API shows the split
@@ -99,10 +108,6 @@ func TestBreakdownJoinsBatchesAndShowsOnTheRoutePage(t *testing.T) {
 	clock.set(t0.Add(37 * time.Second))
 	require.NoError(t, c.flush(ctx))
 
-	q := url.Values{"service": {"shop"}, "method": {"GET"}, "route": {"/orders/{order_id}"}, "window": {"5m"}}
-	rec := httptest.NewRecorder()
-	c.dashboard.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/series?"+q.Encode(), nil))
-	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 	var body struct {
 		Points []struct {
 			BreakdownRequests uint64             `json:"breakdown_requests"`
@@ -130,7 +135,7 @@ func TestBreakdownJoinsBatchesAndShowsOnTheRoutePage(t *testing.T) {
 			} `json:"n_plus_one"`
 		}
 	}
-	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body))
+	require.NoError(t, json.Unmarshal(orderSeries(t, c), &body))
 
 	// By hand: queries 4 + 5 x 2 = 14 ms, the downstream call 9 ms, the request's own 34 - 23 = 11 ms.
 	assert.Equal(t, uint64(1), body.Breakdown.Requests)
@@ -216,10 +221,6 @@ func TestBreakdownAtItsBoundCountsWhatItDrops(t *testing.T) {
 	clock.set(t0.Add(6 * time.Second))
 	require.NoError(t, c.flush(ctx))
 
-	q := url.Values{"service": {"shop"}, "method": {"GET"}, "route": {"/orders/{order_id}"}, "window": {"5m"}}
-	rec := httptest.NewRecorder()
-	c.dashboard.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/series?"+q.Encode(), nil))
-	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 	var body struct {
 		Breakdown struct {
 			Requests uint64
@@ -229,7 +230,7 @@ func TestBreakdownAtItsBoundCountsWhatItDrops(t *testing.T) {
 			}
 		}
 	}
-	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body))
+	require.NoError(t, json.Unmarshal(orderSeries(t, c), &body))
 	assert.Equal(t, uint64(1), body.Breakdown.Requests)
 	calls := map[string]float64{}
 	for _, p := range body.Breakdown.Parts {
