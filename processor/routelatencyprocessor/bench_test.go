@@ -2,7 +2,6 @@ package routelatencyprocessor
 
 import (
 	"context"
-	"sync/atomic"
 	"testing"
 
 	"go.opentelemetry.io/collector/consumer/consumertest"
@@ -55,23 +54,12 @@ func benchmarkProcessorParallel(b *testing.B, process bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var goroutine atomic.Int64
-	spans := spanmix.Traces(1, 1000, 10).SpanCount()
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		batch := spanmix.ClientTraces(uint64(goroutine.Add(1)), 1000, 10)
-		for pb.Next() {
-			td := ptrace.NewTraces()
-			batch.CopyTo(td)
-			if !process {
-				continue
-			}
-			if err := p.ConsumeTraces(context.Background(), td); err != nil {
-				b.Error(err)
-				return
-			}
+	spanmix.RunParallel(b, func(batch ptrace.Traces) error {
+		td := ptrace.NewTraces()
+		batch.CopyTo(td)
+		if !process {
+			return nil
 		}
+		return p.ConsumeTraces(context.Background(), td)
 	})
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*spans), "ns/span")
 }

@@ -3,7 +3,6 @@ package routelatencyconnector
 import (
 	"context"
 	"encoding/binary"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -159,20 +158,7 @@ func BenchmarkConnectorParallel(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var goroutine atomic.Int64
-	spans := spanmix.Traces(1, 1000, 10).SpanCount()
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		batch := spanmix.ClientTraces(uint64(goroutine.Add(1)), 1000, 10)
-		for pb.Next() {
-			if err := c.ConsumeTraces(context.Background(), batch); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*spans), "ns/span")
+	spanmix.RunParallel(b, func(batch ptrace.Traces) error { return c.ConsumeTraces(context.Background(), batch) })
 }
 
 // BenchmarkPipeline is what the shipped configs run: the processor resolves and writes the route, the connector

@@ -363,9 +363,11 @@ func (c *routeConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 			for k := 0; k < spans.Len(); k++ {
 				span := spans.At(k)
 				if !c.resolver.IsRequest(span) {
-					if bd != nil && bd.store.Full() {
+					switch {
+					case bd == nil:
+					case bd.store.Full():
 						bd.store.DropSpan(span.TraceID(), serviceID) // at the bound: not worth reading
-					} else if bd != nil {
+					default:
 						bd.store.AddSpan(span.TraceID(), serviceID, bd.reader.Read(span), arrival)
 						if c.errors != nil && span.Events().Len() > 0 {
 							if ex := breakdown.ReadExceptions(span, breakdown.MaxExceptionsPerSpan, breakdown.MaxExceptionLength); len(ex) > 0 {

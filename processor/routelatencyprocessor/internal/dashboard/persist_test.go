@@ -57,7 +57,6 @@ func TestHistoryRestoresWhatItPersisted(t *testing.T) {
 	}
 	assert.Equal(t, h.sloOutcomes(time.Hour, t0), restored.sloOutcomes(time.Hour, t0))
 	assert.Equal(t, uint64(100), restored.sloOutcomes(time.Hour, t0)[sloKey{checkout, "checkout-availability"}].Bad)
-
 }
 
 func TestRestoredRouteNumbersAreKept(t *testing.T) {

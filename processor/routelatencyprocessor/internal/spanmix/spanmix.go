@@ -1,12 +1,14 @@
 // Package spanmix builds the realistic span mix that the component's benchmarks run on: FastAPI-like server spans
 // over 50 routes, a third of them reported only as raw paths with ids, 2 to 5 child spans per request, a status mix
-// with errors and lognormal latencies.
+// with errors and lognormal latencies; and drives parallel benchmarks with it (RunParallel).
 package spanmix // import "github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/spanmix"
 
 import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync/atomic"
+	"testing"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -113,4 +115,24 @@ func ClientTraces(client uint64, requests, services int) ptrace.Traces {
 		attrs.PutStr("service.name", fmt.Sprintf("client-%d-%s", client, name.Str()))
 	}
 	return batch
+}
+
+// RunParallel is a parallel benchmark of a component as a gateway's receiver drives it: every core's goroutines call
+// consume at once, each with ClientTraces of a client of its own (1,000 requests over 10 services). It reports
+// ns/span.
+func RunParallel(b *testing.B, consume func(ptrace.Traces) error) {
+	var client atomic.Uint64
+	spans := Traces(1, 1000, 10).SpanCount()
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		batch := ClientTraces(client.Add(1), 1000, 10)
+		for pb.Next() {
+			if err := consume(batch); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*spans), "ns/span")
 }
