@@ -32,24 +32,36 @@ func BenchmarkCompute(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*(len(spans)+1)), "ns/span")
 }
 
-// BenchmarkStore reports the cost of holding a request's descendants and recording it, per span.
+// BenchmarkStore reports the cost of holding a request's descendants and recording it, per span: with the
+// descendants first, as an SDK exports them (each span when it ends), and with the request first, as a batch that
+// lists the server span before its children does.
 func BenchmarkStore(b *testing.B) {
-	req, spans := orderRequest()
-	s := NewStore(Limits{Grace: time.Second, MaxSpans: 1 << 20, MaxSpansPerTrace: 1000})
-	now := t0
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		trace := pcommon.TraceID{byte(i), byte(i >> 8), byte(i >> 16), byte(i >> 24)}
-		for _, sp := range spans {
-			s.AddSpan(trace, shopID, sp, now)
-		}
-		s.AddRequest(Request{Key: shop, ServiceID: shopID, TraceID: trace, Span: req}, now)
-		if i%1000 == 0 {
-			now = now.Add(100 * time.Millisecond)
-			s.Sweep(now, func(Request, Split) {})
-		}
-		i++
+	for _, order := range []string{"descendants-first", "request-first"} {
+		b.Run(order, func(b *testing.B) {
+			req, spans := orderRequest()
+			s := NewStore(Limits{Grace: time.Second, MaxSpans: 1 << 20, MaxSpansPerTrace: 1000})
+			now := t0
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				trace := pcommon.TraceID{byte(i), byte(i >> 8), byte(i >> 16), byte(i >> 24)}
+				request := Request{Key: shop, ServiceID: shopID, TraceID: trace, Span: req}
+				if order == "request-first" {
+					s.AddRequest(request, now)
+				}
+				for _, sp := range spans {
+					s.AddSpan(trace, shopID, sp, now)
+				}
+				if order == "descendants-first" {
+					s.AddRequest(request, now)
+				}
+				if i%1000 == 0 {
+					now = now.Add(100 * time.Millisecond)
+					s.Sweep(now, func(Request, Split) {})
+				}
+				i++
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*(len(spans)+1)), "ns/span")
+		})
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*(len(spans)+1)), "ns/span")
 }

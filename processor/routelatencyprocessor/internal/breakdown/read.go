@@ -26,7 +26,11 @@ const (
 // were seen. Not safe for concurrent use.
 type Reader struct {
 	interned map[string]string
-	buf      []byte
+	// recent are the last strings intern returned: consecutive spans mostly repeat them (a trace's queries name
+	// one database, often one statement), and comparing is cheaper than hashing.
+	recent [4]string
+	next   int
+	buf    []byte
 }
 
 // NewReader returns a reader with an empty table.
@@ -183,15 +187,22 @@ func ID(id pcommon.SpanID) uint64 { return binary.BigEndian.Uint64(id[:]) }
 // intern returns the owned copy of b (cut to MaxStatementLength), making it if needed.
 func (r *Reader) intern(b []byte) string {
 	b = cut(b, MaxStatementLength)
-	if s, ok := r.interned[string(b)]; ok { // no allocation: the map is searched by the bytes
-		return s
+	for _, s := range r.recent {
+		if s == string(b) {
+			return s
+		}
 	}
-	if len(r.interned) >= maxInterned {
-		clear(r.interned)
+	s, ok := r.interned[string(b)] // no allocation: the map is searched by the bytes
+	if !ok {
+		if len(r.interned) >= maxInterned {
+			clear(r.interned)
+		}
+		// A cut may have split the last character: the copy replaces what is not UTF-8.
+		s = strings.ToValidUTF8(string(b), "\uFFFD")
+		r.interned[s] = s
 	}
-	// A cut may have split the last character: the copy replaces what is not UTF-8.
-	s := strings.ToValidUTF8(string(b), "\uFFFD")
-	r.interned[s] = s
+	r.recent[r.next] = s
+	r.next = (r.next + 1) % len(r.recent)
 	return s
 }
 

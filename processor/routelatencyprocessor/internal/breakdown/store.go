@@ -77,9 +77,14 @@ type Store struct {
 	// when it is not done with yet, so that a sweep never scans every entry.
 	expiries queue[expiry]
 	held     int
-	// last is the entry of the previous call: a batch's spans of one trace come together, one lookup serves them.
-	lastKey recordsKey
-	last    *records
+	// lastKey is the key of the previous call, which a batch's spans of one trace share: when lastKnown, last is
+	// its entry (nil: it has none) and one lookup serves them all. lastDue is the due sequence number of a request
+	// of lastKey that came before any entry (-1: none), so that the descendant making the entry links them and
+	// the sweep needs no lookup.
+	lastKey   recordsKey
+	last      *records
+	lastKnown bool
+	lastDue   int
 	// free holds records let go, reused (with their spans' capacity) for new traces.
 	free    []*records
 	counts  Counts
@@ -141,9 +146,15 @@ func (s *Store) of(trace pcommon.TraceID, service uint32, now time.Time) *record
 		}
 		s.records[k] = r
 		s.expiries.push(expiry{now.Add(s.limits.Grace), k, r})
+		if s.lastKnown && s.lastKey == k && s.lastDue >= 0 {
+			if d := s.due.at(s.lastDue); d != nil && d.pending == nil {
+				d.pending = r
+				r.pending++
+			}
+		}
 	}
 	r.expires = now.Add(s.limits.Grace)
-	s.lastKey, s.last = k, r
+	s.lastKey, s.last, s.lastKnown, s.lastDue = k, r, true, -1
 	return r
 }
 
@@ -159,17 +170,20 @@ func (s *Store) AddRequest(req Request, now time.Time) {
 	// descendants that come later make the entry: a request without descendants (a single-span trace, the common
 	// case under load) costs no entry.
 	d := dueRequest{at: now.Add(s.limits.Grace), req: req}
-	if r := s.lookup(recordsKey{req.TraceID, req.ServiceID}); r != nil {
+	k := recordsKey{req.TraceID, req.ServiceID}
+	if r := s.lookup(k); r != nil {
 		r.pending++
 		r.done = time.Time{}
 		d.pending = r
+	} else {
+		s.lastKey, s.last, s.lastKnown, s.lastDue = k, nil, true, s.due.end()
 	}
 	s.due.push(d)
 }
 
 // lookup returns the entry of a key, nil when there is none.
 func (s *Store) lookup(k recordsKey) *records {
-	if s.last != nil && s.lastKey == k {
+	if s.lastKnown && s.lastKey == k {
 		return s.last
 	}
 	return s.records[k]
@@ -308,8 +322,8 @@ func (s *Store) Sweep(now time.Time, record func(Request, Split)) {
 
 func (s *Store) release(k recordsKey, r *records) {
 	delete(s.records, k)
-	if s.last == r {
-		s.last = nil
+	if s.lastKnown && s.lastKey == k {
+		s.last, s.lastDue = nil, -1
 	}
 	// A record that held a huge trace is not kept.
 	if len(s.free) < s.maxFree() && cap(r.spans) <= 64 {
@@ -326,18 +340,31 @@ func (s *Store) Drain() Counts {
 }
 
 // queue is a FIFO on one array: what was popped is reclaimed once it is half of the array, so that each element is
-// moved about once and pushes reuse the array.
+// moved about once and pushes reuse the array. Each element has a sequence number, its rank among all pushed.
 type queue[T any] struct {
 	items []T
 	head  int
+	base  int // sequence number of items[0]
 }
 
 func (q *queue[T]) len() int  { return len(q.items) - q.head }
 func (q *queue[T]) front() *T { return &q.items[q.head] }
 
+// end is the sequence number the next push gets.
+func (q *queue[T]) end() int { return q.base + len(q.items) }
+
+// at returns the element of sequence number seq, nil when it was popped.
+func (q *queue[T]) at(seq int) *T {
+	if i := seq - q.base; i >= q.head && i < len(q.items) {
+		return &q.items[i]
+	}
+	return nil
+}
+
 func (q *queue[T]) push(v T) {
 	if q.head > 0 && q.head >= len(q.items)/2 {
 		q.items = q.items[:copy(q.items, q.items[q.head:])]
+		q.base += q.head
 		q.head = 0
 	}
 	q.items = append(q.items, v)

@@ -164,3 +164,49 @@ func TestStoresShareTheirBound(t *testing.T) {
 	sweep(a, t0.Add(6*time.Second)) // a's orphans leave: b has room again
 	assert.Equal(t, int64(4), shared.Load())
 }
+
+// A request that comes before its descendants (a batch listing the server span first) is linked to the entry its
+// first descendant makes, so that the sweep finds its records without a lookup; one whose descendant comes after
+// another trace's spans is found by the lookup. Both are recorded with every descendant.
+func TestRequestBeforeItsDescendants(t *testing.T) {
+	s := newTestStore()
+	other := pcommon.TraceID{2}
+	s.AddRequest(Request{Key: shop, ServiceID: shopID, TraceID: trace, Span: request(100 * ms)}, t0)
+	s.AddSpan(trace, shopID, child(2, 1, 10, 30, sqlite), t0)
+	s.AddSpan(trace, shopID, child(3, 1, 40, 70, payments), t0)
+	s.AddRequest(Request{Key: shop, ServiceID: shopID, TraceID: other, Span: request(100 * ms)}, t0)
+	s.AddSpan(pcommon.TraceID{3}, shopID, child(2, 9, 0, 1, sqlite), t0) // a third trace's span comes between
+	s.AddSpan(other, shopID, child(2, 1, 20, 60, sqlite), t0)
+	require.Equal(t, 2, s.due.len())
+	assert.Same(t, s.records[recordsKey{trace, shopID}], s.due.items[s.due.head].pending, "linked by its descendant")
+	assert.Nil(t, s.due.items[s.due.head+1].pending, "found by the sweep's lookup")
+
+	got := sweep(s, t0.Add(5*time.Second))
+	require.Len(t, got, 2)
+	assert.Equal(t, map[Part]int64{sqlite: 20 * ms, payments: 30 * ms, self: 50 * ms}, parts(got[0].split))
+	assert.Equal(t, map[Part]int64{sqlite: 40 * ms, self: 60 * ms}, parts(got[1].split))
+	s.AddSpan(trace, shopID, child(4, 1, 80, 90, sqlite), t0.Add(6*time.Second))
+	sweep(s, t0.Add(20*time.Second))
+	assert.Equal(t, Counts{Recorded: 2, Late: 1, Orphans: 1}, s.Drain())
+	assert.Zero(t, s.Held())
+	assert.Empty(t, s.records)
+}
+
+// A queue's sequence numbers hold across the reclaiming of what was popped.
+func TestQueueSequenceNumbers(t *testing.T) {
+	var q queue[int]
+	for i := range 100 {
+		require.Equal(t, i, q.end())
+		q.push(i)
+		if i%3 == 0 {
+			q.pop()
+		}
+	}
+	for seq := range 100 {
+		if v := q.at(seq); seq < 34 {
+			assert.Nil(t, v, "popped: %d", seq)
+		} else if assert.NotNil(t, v, "held: %d", seq) {
+			assert.Equal(t, seq, *v)
+		}
+	}
+}
