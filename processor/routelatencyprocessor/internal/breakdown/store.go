@@ -85,10 +85,12 @@ type Store struct {
 	last      *records
 	lastKnown bool
 	lastDue   int
-	// free holds records let go, reused (with their spans' capacity) for new traces.
-	free    []*records
-	counts  Counts
-	compute Computer
+	// free holds records let go, reused for new traces; freeSpans the spans' arrays of recorded entries, reused by
+	// the next entries that hold descendants.
+	free      []*records
+	freeSpans [][]Span
+	counts    Counts
+	compute   Computer
 }
 
 // recordsKey is one service's part of a trace: a request's tree stops at another service's spans.
@@ -102,11 +104,11 @@ type records struct {
 	// exceptions are the exception events of the spans, apart: few spans have any.
 	exceptions []heldException
 	// pending counts the requests not yet recorded; done is when the last one was (zero while some are pending or
-	// none came yet).
+	// none came yet). Times are Unix nanoseconds: a time.Time is three times the size.
 	pending int
-	done    time.Time
+	done    int64
 	// expires is when records without a request are let go.
-	expires time.Time
+	expires int64
 }
 
 type heldException struct {
@@ -115,16 +117,39 @@ type heldException struct {
 }
 
 type dueRequest struct {
-	at  time.Time
-	req Request
+	at  int64
+	req heldRequest
 	// pending is the entry the request counted itself in (it existed: descendants came first); an entry with
 	// pending requests stays in the map, so the pointer holds until the request is recorded.
 	pending *records
 }
 
+// heldRequest is a Request as it waits: its span without the fields only descendants use.
+type heldRequest struct {
+	Key
+	serviceID   uint32
+	failed      bool
+	traceID     pcommon.TraceID
+	id          uint64
+	start, end  int64
+	count       uint64
+	version     string
+	unexplained string
+}
+
+func hold(req Request) heldRequest {
+	return heldRequest{Key: req.Key, serviceID: req.ServiceID, failed: req.Failed, traceID: req.TraceID, id: req.Span.ID,
+		start: req.Span.Start, end: req.Span.End, count: req.Count, version: req.Version, unexplained: req.Unexplained}
+}
+
+func (h *heldRequest) request() Request {
+	return Request{Key: h.Key, ServiceID: h.serviceID, TraceID: h.traceID, Span: Span{ID: h.id, Start: h.start, End: h.end},
+		Count: h.count, Failed: h.failed, Version: h.version, Unexplained: h.unexplained}
+}
+
 // expiry holds its entry: an entry leaves the map only through its one expiry, so the pointer is always its own.
 type expiry struct {
-	at  time.Time
+	at  int64
 	key recordsKey
 	r   *records
 }
@@ -144,8 +169,11 @@ func (s *Store) of(trace pcommon.TraceID, service uint32, now time.Time) *record
 		} else {
 			r = &records{}
 		}
+		if n := len(s.freeSpans); n > 0 && r.spans == nil {
+			r.spans, s.freeSpans = s.freeSpans[n-1], s.freeSpans[:n-1]
+		}
 		s.records[k] = r
-		s.expiries.push(expiry{now.Add(s.limits.Grace), k, r})
+		s.expiries.push(expiry{s.until(now), k, r})
 		if s.lastKnown && s.lastKey == k && s.lastDue >= 0 {
 			if d := s.due.at(s.lastDue); d != nil && d.pending == nil {
 				d.pending = r
@@ -153,7 +181,7 @@ func (s *Store) of(trace pcommon.TraceID, service uint32, now time.Time) *record
 			}
 		}
 	}
-	r.expires = now.Add(s.limits.Grace)
+	r.expires = s.until(now)
 	s.lastKey, s.last, s.lastKnown, s.lastDue = k, r, true, -1
 	return r
 }
@@ -169,11 +197,11 @@ func (s *Store) AddRequest(req Request, now time.Time) {
 	// The entry exists when descendants came first. Otherwise the request waits in the due queue alone, and
 	// descendants that come later make the entry: a request without descendants (a single-span trace, the common
 	// case under load) costs no entry.
-	d := dueRequest{at: now.Add(s.limits.Grace), req: req}
+	d := dueRequest{at: s.until(now), req: hold(req)}
 	k := recordsKey{req.TraceID, req.ServiceID}
 	if r := s.lookup(k); r != nil {
 		r.pending++
-		r.done = time.Time{}
+		r.done = 0
 		d.pending = r
 	} else {
 		s.lastKey, s.last, s.lastKnown, s.lastDue = k, nil, true, s.due.end()
@@ -193,7 +221,7 @@ func (s *Store) lookup(k recordsKey) *records {
 func (s *Store) AddExceptions(trace pcommon.TraceID, service uint32, span uint64, exceptions []Exception, now time.Time) {
 	r := s.of(trace, service, now)
 	for _, e := range exceptions {
-		if s.full() || r.pending == 0 && !r.done.IsZero() {
+		if s.full() || r.pending == 0 && r.done != 0 {
 			s.counts.Dropped++
 			continue
 		}
@@ -208,7 +236,7 @@ func (s *Store) AddExceptions(trace pcommon.TraceID, service uint32, span uint64
 func (s *Store) AddSpan(trace pcommon.TraceID, service uint32, span Span, now time.Time) {
 	r := s.of(trace, service, now)
 	switch {
-	case r.pending == 0 && !r.done.IsZero():
+	case r.pending == 0 && r.done != 0:
 		s.counts.Late++
 	case s.full() || len(r.spans) >= s.limits.MaxSpansPerTrace:
 		s.counts.Dropped++
@@ -225,7 +253,7 @@ func (s *Store) Full() bool { return s.full() }
 // DropSpan counts a descendant that was not read because the store was Full, as AddSpan would have counted it: late
 // when every request of its trace and service was recorded, else dropped. It makes no entry.
 func (s *Store) DropSpan(trace pcommon.TraceID, service uint32) {
-	if r := s.lookup(recordsKey{trace, service}); r != nil && r.pending == 0 && !r.done.IsZero() {
+	if r := s.lookup(recordsKey{trace, service}); r != nil && r.pending == 0 && r.done != 0 {
 		s.counts.Late++
 		return
 	}
@@ -259,18 +287,20 @@ func (s *Store) hold(n int) {
 }
 
 // Sweep records every request whose grace has ended, through record, and lets go of what nothing waits for.
-func (s *Store) Sweep(now time.Time, record func(Request, Split)) {
-	for s.due.len() > 0 && !s.due.front().at.After(now) {
+func (s *Store) Sweep(at time.Time, record func(Request, Split)) {
+	now := at.UnixNano()
+	for s.due.len() > 0 && s.due.front().at <= now {
 		d := s.due.pop()
 		r := d.pending
 		if r == nil { // descendants that came after the request made the entry, if any did
-			r = s.lookup(recordsKey{d.req.TraceID, d.req.ServiceID})
+			r = s.lookup(recordsKey{d.req.traceID, d.req.serviceID})
 		}
 		var spans []Span
 		if r != nil {
 			spans = r.spans
 		}
-		split := s.compute.Compute(d.req.Span, spans)
+		req := d.req.request()
+		split := s.compute.Compute(req.Span, spans)
 		if r != nil {
 			for _, e := range r.exceptions {
 				if s.compute.walked(e.span, spans) {
@@ -283,7 +313,7 @@ func (s *Store) Sweep(now time.Time, record func(Request, Split)) {
 		}
 		s.counts.Recorded++
 		s.hold(-1)
-		record(d.req, split)
+		record(req, split)
 		if r == nil {
 			continue
 		}
@@ -291,26 +321,29 @@ func (s *Store) Sweep(now time.Time, record func(Request, Split)) {
 			r.pending--
 		}
 		if r.pending == 0 {
-			// The records are done with; the entry stays a grace longer to tell late descendants from orphans.
+			// The records are done with; the entry stays a grace longer to tell late descendants from orphans,
+			// without its spans' array, which the next entry takes.
 			r.done = now
 			s.hold(-(len(r.spans) + len(r.exceptions)))
-			r.spans, r.exceptions = r.spans[:0], nil
+			s.keepSpans(r)
+			r.exceptions = nil
 		}
 	}
 	// Entries put back below are due later than now: the loop ends before reaching them.
-	for s.expiries.len() > 0 && !s.expiries.front().at.After(now) {
+	grace := int64(s.limits.Grace)
+	for s.expiries.len() > 0 && s.expiries.front().at <= now {
 		e := s.expiries.pop()
 		k, r := e.key, e.r
 		switch {
 		case r.pending > 0:
-			s.expiries.push(expiry{now.Add(s.limits.Grace), k, r})
-		case !r.done.IsZero():
-			if now.Sub(r.done) >= s.limits.Grace {
+			s.expiries.push(expiry{now + grace, k, r})
+		case r.done != 0:
+			if now-r.done >= grace {
 				s.release(k, r)
 			} else {
-				s.expiries.push(expiry{r.done.Add(s.limits.Grace), k, r})
+				s.expiries.push(expiry{r.done + grace, k, r})
 			}
-		case !now.Before(r.expires):
+		case now >= r.expires:
 			s.hold(-(len(r.spans) + len(r.exceptions)))
 			s.counts.Orphans += int64(len(r.spans))
 			s.release(k, r)
@@ -320,14 +353,25 @@ func (s *Store) Sweep(now time.Time, record func(Request, Split)) {
 	}
 }
 
+// until is when what arrives now has waited a grace.
+func (s *Store) until(now time.Time) int64 { return now.UnixNano() + int64(s.limits.Grace) }
+
+// keepSpans takes the entry's spans' array for reuse (not one that held a huge trace), up to as many as entries.
+func (s *Store) keepSpans(r *records) {
+	if r.spans != nil && cap(r.spans) <= 64 && len(s.freeSpans) < s.maxFree() {
+		s.freeSpans = append(s.freeSpans, r.spans[:0])
+	}
+	r.spans = nil
+}
+
 func (s *Store) release(k recordsKey, r *records) {
 	delete(s.records, k)
 	if s.lastKnown && s.lastKey == k {
 		s.last, s.lastDue = nil, -1
 	}
-	// A record that held a huge trace is not kept.
-	if len(s.free) < s.maxFree() && cap(r.spans) <= 64 {
-		*r = records{spans: r.spans[:0]}
+	s.keepSpans(r)
+	if len(s.free) < s.maxFree() {
+		*r = records{}
 		s.free = append(s.free, r)
 	}
 }
@@ -339,41 +383,46 @@ func (s *Store) Drain() Counts {
 	return c
 }
 
-// queue is a FIFO on one array: what was popped is reclaimed once it is half of the array, so that each element is
-// moved about once and pushes reuse the array. Each element has a sequence number, its rank among all pushed.
+// queue is a FIFO on a ring of a power of two elements, which doubles when full: each element is written once and
+// moved only when the ring grows. Each element has a sequence number, its rank among all pushed.
 type queue[T any] struct {
 	items []T
-	head  int
-	base  int // sequence number of items[0]
+	head  int // index of the front in items
+	n     int
+	seq   int // sequence number of the front
 }
 
-func (q *queue[T]) len() int  { return len(q.items) - q.head }
+func (q *queue[T]) len() int  { return q.n }
 func (q *queue[T]) front() *T { return &q.items[q.head] }
 
 // end is the sequence number the next push gets.
-func (q *queue[T]) end() int { return q.base + len(q.items) }
+func (q *queue[T]) end() int { return q.seq + q.n }
 
 // at returns the element of sequence number seq, nil when it was popped.
 func (q *queue[T]) at(seq int) *T {
-	if i := seq - q.base; i >= q.head && i < len(q.items) {
-		return &q.items[i]
+	if i := seq - q.seq; i >= 0 && i < q.n {
+		return &q.items[(q.head+i)&(len(q.items)-1)]
 	}
 	return nil
 }
 
 func (q *queue[T]) push(v T) {
-	if q.head > 0 && q.head >= len(q.items)/2 {
-		q.items = q.items[:copy(q.items, q.items[q.head:])]
-		q.base += q.head
-		q.head = 0
+	if q.n == len(q.items) {
+		grown := make([]T, max(64, 2*len(q.items)))
+		m := copy(grown, q.items[q.head:])
+		copy(grown[m:], q.items[:q.head])
+		q.items, q.head = grown, 0
 	}
-	q.items = append(q.items, v)
+	q.items[(q.head+q.n)&(len(q.items)-1)] = v
+	q.n++
 }
 
 func (q *queue[T]) pop() T {
 	var zero T
 	v := q.items[q.head]
 	q.items[q.head] = zero // lets go of what it references
-	q.head++
+	q.head = (q.head + 1) & (len(q.items) - 1)
+	q.n--
+	q.seq++
 	return v
 }
