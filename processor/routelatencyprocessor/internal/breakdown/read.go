@@ -127,58 +127,82 @@ func attrOf(k string) (attr, bool) {
 // over the older ones.
 func (r *Reader) Read(span ptrace.Span) Span {
 	s := Span{ID: ID(span.SpanID()), Parent: ID(span.ParentSpanID()), Start: int64(span.StartTimestamp()), End: int64(span.EndTimestamp())}
-	var values [attrCount]pcommon.Value
-	var present uint32
+	var a attrSet
 	span.Attributes().Range(func(k string, v pcommon.Value) bool {
-		if a, ok := attrOf(k); ok {
-			values[a], present = v, present|1<<a
+		if i, ok := attrOf(k); ok && a.present&(1<<i) == 0 { // the first of a repeated key, as Map.Get finds
+			a.values[i], a.present = v, a.present|1<<i
 		}
 		return true
 	})
-	// get returns the first of the attributes that holds a non-empty string or an integer (otelhttp writes
-	// server.port as an int), "" when none does.
-	get := func(attrs ...attr) string {
-		for _, a := range attrs {
-			if present&(1<<a) == 0 {
-				continue
-			}
-			switch v := values[a]; v.Type() {
-			case pcommon.ValueTypeStr:
-				if v.Str() != "" {
-					return v.Str()
-				}
-			case pcommon.ValueTypeInt:
-				r.buf = strconv.AppendInt(r.buf[:0], v.Int(), 10)
-				return r.intern(r.buf)
-			}
-		}
-		return ""
-	}
-	if present == 0 {
+	if a.present == 0 {
 		r.buf = append(r.buf[:0], span.Name()...)
 		s.Part = Part{Internal, r.intern(r.buf)}
 		return s
 	}
-	if system := get(dbSystemName, dbSystem); system != "" {
-		s.Part = Part{DB, r.join(system, get(dbNamespace, dbName))}
-		s.Statement = r.statement(get(dbQuerySummary), get(dbQueryText, dbStatement), get(dbOperationName, dbOperation), get(dbCollectionName, dbSQLTable))
+	if system := a.get(r, dbSystemName, dbSystem); system != "" {
+		s.Part = Part{DB, r.join(system, a.get(r, dbNamespace, dbName))}
+		if a.present&statementAttrs != 0 {
+			s.Statement = r.statement(a.get(r, dbQuerySummary, none), a.get(r, dbQueryText, dbStatement),
+				a.get(r, dbOperationName, dbOperation), a.get(r, dbCollectionName, dbSQLTable))
+		}
 		return s
 	}
-	if system := get(rpcSystem); system != "" {
-		s.Part = Part{RPC, r.join(system, get(rpcService))}
+	if system := a.get(r, rpcSystem, none); system != "" {
+		s.Part = Part{RPC, r.join(system, a.get(r, rpcService, none))}
 		return s
 	}
-	if system := get(messagingSystem); system != "" {
-		s.Part = Part{Messaging, r.join(system, get(messagingDestinationName, messagingDestination))}
+	if system := a.get(r, messagingSystem, none); system != "" {
+		s.Part = Part{Messaging, r.join(system, a.get(r, messagingDestinationName, messagingDestination))}
 		return s
 	}
-	if span.Kind() == ptrace.SpanKindClient && get(httpRequestMethod, httpMethod) != "" {
-		s.Part = Part{HTTP, r.downstream(get(serverAddress, netPeerName), get(serverPort), get(peerService), get(urlFull, httpURL))}
+	if span.Kind() == ptrace.SpanKindClient && a.get(r, httpRequestMethod, httpMethod) != "" {
+		s.Part = Part{HTTP, r.downstream(a.get(r, serverAddress, netPeerName), a.get(r, serverPort, none),
+			a.get(r, peerService, none), a.get(r, urlFull, httpURL))}
 		return s
 	}
 	r.buf = append(r.buf[:0], span.Name()...)
 	s.Part = Part{Internal, r.intern(r.buf)}
 	return s
+}
+
+// none stands for no second attribute in attrSet.get.
+const none = attrCount
+
+// statementAttrs are the attributes a database span's statement is read from.
+const statementAttrs = 1<<dbQuerySummary | 1<<dbQueryText | 1<<dbStatement | 1<<dbOperationName | 1<<dbOperation |
+	1<<dbCollectionName | 1<<dbSQLTable
+
+// attrSet is what Read found among the attributes it looks at.
+type attrSet struct {
+	values  [attrCount]pcommon.Value
+	present uint32
+}
+
+// get returns the value of the first of x and y that holds a non-empty string or an integer (otelhttp writes
+// server.port as an int), "" when neither does. Small enough to inline the common case: neither present.
+func (a *attrSet) get(r *Reader, x, y attr) string {
+	if a.present&(1<<x|1<<y) == 0 {
+		return ""
+	}
+	return a.value(r, x, y)
+}
+
+func (a *attrSet) value(r *Reader, x, y attr) string {
+	for _, i := range [2]attr{x, y} {
+		if a.present&(1<<i) == 0 {
+			continue
+		}
+		switch v := a.values[i]; v.Type() {
+		case pcommon.ValueTypeStr:
+			if v.Str() != "" {
+				return v.Str()
+			}
+		case pcommon.ValueTypeInt:
+			r.buf = strconv.AppendInt(r.buf[:0], v.Int(), 10)
+			return r.intern(r.buf)
+		}
+	}
+	return ""
 }
 
 // ID is a span id as an integer (0 for an empty id), the key of the tree.

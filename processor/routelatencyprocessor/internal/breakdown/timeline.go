@@ -226,6 +226,12 @@ func (c *Computer) walk(request Span, spans []Span, out *Split) {
 		slices.SortFunc(c.byParent, func(a, b int32) int { return cmp.Compare(spans[a].Parent, spans[b].Parent) })
 		seen = map[uint64]bool{request.ID: true}
 	}
+	if small && flat(request.ID, spans) { // the common tree: every span a child of the request, none deeper
+		for i := range spans {
+			c.add(int32(i), 0, spans, request.ID, nil, out)
+		}
+		return
+	}
 	for n := 0; n < len(c.nodes); n++ {
 		id := request.ID
 		if i := c.nodes[n]; i >= 0 {
@@ -247,6 +253,16 @@ func (c *Computer) walk(request Span, spans []Span, out *Split) {
 			c.add(i, n, spans, request.ID, seen, out)
 		}
 	}
+}
+
+// flat reports whether every span's parent is the request.
+func flat(requestID uint64, spans []Span) bool {
+	for i := range spans {
+		if spans[i].Parent != requestID {
+			return false
+		}
+	}
+	return true
 }
 
 // add puts span i in the tree below node n, unless its id is in the tree already.

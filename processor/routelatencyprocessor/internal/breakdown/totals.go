@@ -35,7 +35,18 @@ type Totals struct {
 	NPlusOne   NPlusOneTotals
 	// Async counts the descendants that ran on after their request ended (clipped to it).
 	Async uint64
+	// first are the first parts made, searched before Parts: a route's requests touch a few, and comparing them is
+	// cheaper than hashing.
+	first []partRef
 }
+
+type partRef struct {
+	part   Part
+	totals *PartTotals
+}
+
+// firstParts is how many parts Totals.first holds.
+const firstParts = 8
 
 // PartTotals is one part (or statement) over the requests that touched it.
 type PartTotals struct {
@@ -180,6 +191,11 @@ func (t *Totals) Add(split Split, request Span, count uint64, traceID pcommon.Tr
 }
 
 func (t *Totals) part(p Part) *PartTotals {
+	for i := range t.first {
+		if t.first[i].part == p {
+			return t.first[i].totals
+		}
+	}
 	if pt, ok := t.Parts[p]; ok {
 		return pt
 	}
@@ -191,6 +207,9 @@ func (t *Totals) part(p Part) *PartTotals {
 	}
 	pt := newPartTotals()
 	t.Parts[p] = pt
+	if len(t.first) < firstParts {
+		t.first = append(t.first, partRef{p, pt})
+	}
 	return pt
 }
 
