@@ -127,6 +127,10 @@ func (c *Computer) Compute(request Span, spans []Span) Split {
 	if request.End <= request.Start {
 		return out
 	}
+	if len(spans) == 0 { // a request without descendants (a single-span trace, common under load): all its own time
+		out.Parts = append(out.Parts, PartTime{Part: Part{Category: Self}, Nanos: request.End - request.Start})
+		return out
+	}
 	c.walk(request, spans, &out)
 	c.sweep(request, spans)
 	out.Parts = append(out.Parts, PartTime{Part: Part{Category: Self}, Nanos: c.own[0]})

@@ -116,3 +116,13 @@ func TestNPlusOneAtAndBelowTheThreshold(t *testing.T) {
 	assert.Equal(t, 4, n)
 	assert.False(t, flagged, "4 repeats, one below the threshold")
 }
+
+// A request without descendants, or whose spans are none of its own, is all its own time.
+func TestRequestWithoutDescendantsIsAllItsOwnTime(t *testing.T) {
+	for _, spans := range [][]Span{nil, {child(2, 9, 10, 30, sqlite)}} {
+		got := Compute(request(100*ms), spans)
+		assert.Equal(t, []PartTime{{Part: self, Nanos: 100 * ms}}, got.Parts)
+		assert.Empty(t, got.Statements)
+		assert.Zero(t, got.Async)
+	}
+}
