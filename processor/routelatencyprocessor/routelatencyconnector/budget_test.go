@@ -37,11 +37,14 @@ func TestCostBudget(t *testing.T) {
 		nsPerSpan      float64 // documented median, component README
 		allocsPerBatch int64   // a batch is 1,000 requests, ~4,500 spans
 	}{
-		{"BenchmarkConnector", BenchmarkConnector, 130, 1},
+		// Allocations that come with time, not with spans (the resolver's once-a-second sweep copying its maps, a
+		// sketch growing its range), are shared among a run's batches: 0 to 2 per batch, more the slower the machine
+		// runs (2 in a run at 1.78x the reference on 2026-12-01).
+		{"BenchmarkConnector", BenchmarkConnector, 130, 3},
 		// Three objectives: 190-206 ns/span on 2026-12-01 against BenchmarkConnector's 128-149 in the same runs.
-		{"BenchmarkConnectorSLO", BenchmarkConnectorSLO, 200, 2},
+		{"BenchmarkConnectorSLO", BenchmarkConnectorSLO, 200, 3},
 		// The versions table and the error groups: 247 ns/span against BenchmarkConnector's 155 in the same run.
-		{"BenchmarkConnectorDashboard", BenchmarkConnectorDashboard, 250, 2},
+		{"BenchmarkConnectorDashboard", BenchmarkConnectorDashboard, 250, 3},
 		// The join at its default grace, every span held: 900-1411 ns/span over eight runs of 2026-12-01 (evening;
 		// BenchmarkReference 183-262); 1106-1434 on the night of that day, a slower hour of this machine, after the
 		// join's records were made compact (its own CPU 0.71 of before, in paired runs). Allocations: the error
