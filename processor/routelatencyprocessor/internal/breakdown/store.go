@@ -356,7 +356,8 @@ func (s *Store) Sweep(at time.Time, record func(Request, Split)) {
 // until is when what arrives now has waited a grace.
 func (s *Store) until(now time.Time) int64 { return now.UnixNano() + int64(s.limits.Grace) }
 
-// keepSpans takes the entry's spans' array for reuse (not one that held a huge trace), as many as free entries are kept.
+// keepSpans takes the entry's spans' array for reuse (not one that held a huge trace), as many as free entries
+// are kept.
 func (s *Store) keepSpans(r *records) {
 	if r.spans != nil && cap(r.spans) <= 64 && len(s.freeSpans) < s.maxFree() {
 		s.freeSpans = append(s.freeSpans, r.spans[:0])
