@@ -433,7 +433,7 @@ func (c *routeConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 					bd.store.AddRequest(breakdown.Request{
 						Key:       breakdown.Key{Service: service, Environment: environment, Method: req.Method, Route: res.Route},
 						ServiceID: serviceID, TraceID: span.TraceID(), Count: count, Failed: isError, Version: bdVersion, Unexplained: unexplained,
-						Span: breakdown.Span{ID: breakdown.ID(span.SpanID()), Start: int64(span.StartTimestamp()), End: int64(span.EndTimestamp())},
+						Span: breakdown.RequestSpan{ID: breakdown.ID(span.SpanID()), Start: int64(span.StartTimestamp()), End: int64(span.EndTimestamp())},
 					}, arrival)
 				}
 			}

@@ -9,7 +9,7 @@ import (
 
 // orderRequest is the shape of the GET /orders/{order_id}: six queries, five of them one statement (an
 // N+1 loop), and one downstream call, in 34 ms.
-func orderRequest() (Span, []Span) {
+func orderRequest() (RequestSpan, []Span) {
 	spans := []Span{child(2, 1, 1, 5, sqlite)}
 	spans[0].Statement = "SELECT * FROM orders WHERE id = ?"
 	for i := range 5 {

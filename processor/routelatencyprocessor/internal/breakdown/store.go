@@ -15,12 +15,14 @@ type Request struct {
 	Key Key
 	// ServiceID stands for Key.Service in the join (see AddSpan).
 	ServiceID uint32
-	TraceID   pcommon.TraceID
-	Span      Span
+	// Failed is set for a request that failed (status error or 5xx). (Next to ServiceID: no padding, in a struct
+	// that the join holds for every waiting request.)
+	Failed  bool
+	TraceID pcommon.TraceID
+	Span    RequestSpan
 	// Count is how many requests the span stands for (its sampling-adjusted count; 1 unsampled).
 	Count uint64
-	// Failed is set for a request that failed (status error or 5xx); Version is its service.version (owned).
-	Failed  bool
+	// Version is its service.version (owned).
 	Version string
 	// Unexplained is the failure's message when the request span recorded no exception of its own: it is grouped
 	// as an error status unless a descendant's exception explains it.
@@ -118,33 +120,10 @@ type heldException struct {
 
 type dueRequest struct {
 	at  int64
-	req heldRequest
+	req Request
 	// pending is the entry the request counted itself in (it existed: descendants came first); an entry with
 	// pending requests stays in the map, so the pointer holds until the request is recorded.
 	pending *records
-}
-
-// heldRequest is a Request as it waits: its span without the fields only descendants use.
-type heldRequest struct {
-	Key
-	serviceID   uint32
-	failed      bool
-	traceID     pcommon.TraceID
-	id          uint64
-	start, end  int64
-	count       uint64
-	version     string
-	unexplained string
-}
-
-func hold(req Request) heldRequest {
-	return heldRequest{Key: req.Key, serviceID: req.ServiceID, failed: req.Failed, traceID: req.TraceID, id: req.Span.ID,
-		start: req.Span.Start, end: req.Span.End, count: req.Count, version: req.Version, unexplained: req.Unexplained}
-}
-
-func (h *heldRequest) request() Request {
-	return Request{Key: h.Key, ServiceID: h.serviceID, TraceID: h.traceID, Span: Span{ID: h.id, Start: h.start, End: h.end},
-		Count: h.count, Failed: h.failed, Version: h.version, Unexplained: h.unexplained}
 }
 
 // expiry holds its entry: an entry leaves the map only through its one expiry, so the pointer is always its own.
@@ -197,7 +176,7 @@ func (s *Store) AddRequest(req Request, now time.Time) {
 	// The entry exists when descendants came first. Otherwise the request waits in the due queue alone, and
 	// descendants that come later make the entry: a request without descendants (a single-span trace, the common
 	// case under load) costs no entry.
-	d := dueRequest{at: s.until(now), req: hold(req)}
+	d := dueRequest{at: s.until(now), req: req}
 	k := recordsKey{req.TraceID, req.ServiceID}
 	if r := s.lookup(k); r != nil {
 		r.pending++
@@ -293,14 +272,13 @@ func (s *Store) Sweep(at time.Time, record func(Request, Split)) {
 		d := s.due.pop()
 		r := d.pending
 		if r == nil { // descendants that came after the request made the entry, if any did
-			r = s.lookup(recordsKey{d.req.traceID, d.req.serviceID})
+			r = s.lookup(recordsKey{d.req.TraceID, d.req.ServiceID})
 		}
 		var spans []Span
 		if r != nil {
 			spans = r.spans
 		}
-		req := d.req.request()
-		split := s.compute.Compute(req.Span, spans)
+		split := s.compute.Compute(d.req.Span, spans)
 		if r != nil {
 			for _, e := range r.exceptions {
 				if s.compute.walked(e.span, spans) {
@@ -313,7 +291,7 @@ func (s *Store) Sweep(at time.Time, record func(Request, Split)) {
 		}
 		s.counts.Recorded++
 		s.hold(-1)
-		record(req, split)
+		record(d.req, split)
 		if r == nil {
 			continue
 		}

@@ -56,7 +56,7 @@ func TestChildInAnEarlierBatchAndOneWithinTheGrace(t *testing.T) {
 		"another service's spans are not the request's")
 	assert.Equal(t, Counts{Recorded: 1}, s.Drain())
 	assert.Equal(t, 1, s.Held(), "the other service's record waits for its own request")
-	s.AddRequest(Request{Key: Key{"inventory", "production", "GET", "/stock"}, ServiceID: inventoryID, TraceID: trace, Span: Span{ID: 3, Start: 42 * ms, End: 68 * ms}}, t0.Add(4*time.Second))
+	s.AddRequest(Request{Key: Key{"inventory", "production", "GET", "/stock"}, ServiceID: inventoryID, TraceID: trace, Span: RequestSpan{ID: 3, Start: 42 * ms, End: 68 * ms}}, t0.Add(4*time.Second))
 	got = sweep(s, t0.Add(9*time.Second))
 	require.Len(t, got, 1)
 	assert.Equal(t, map[Part]int64{sqlite: 20 * ms, self: 6 * ms}, parts(got[0].split))

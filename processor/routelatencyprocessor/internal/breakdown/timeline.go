@@ -18,6 +18,12 @@ type Span struct {
 	Statement string
 }
 
+// RequestSpan is a request span as its breakdown needs it: its id and times.
+type RequestSpan struct {
+	ID         uint64
+	Start, End int64 // Unix nanoseconds
+}
+
 // Exception is one exception event of a descendant span (owned copies, bounded), for the route's error groups.
 type Exception struct {
 	Type, Message, Stacktrace, Fingerprint string
@@ -112,7 +118,7 @@ type Computer struct {
 }
 
 // Compute is Computer.Compute with fresh buffers: its split is the caller's to keep.
-func Compute(request Span, spans []Span) Split {
+func Compute(request RequestSpan, spans []Span) Split {
 	var c Computer
 	return c.Compute(request, spans)
 }
@@ -121,7 +127,7 @@ func Compute(request Span, spans []Span) Split {
 // request, or in a parent cycle, are left out). A descendant is clipped to the request: what it ran before the
 // request started (clock skew) or after it ended (async work) does not count. The split's slices are the
 // Computer's: valid until its next Compute.
-func (c *Computer) Compute(request Span, spans []Span) Split {
+func (c *Computer) Compute(request RequestSpan, spans []Span) Split {
 	out := Split{Parts: c.parts[:0], Statements: c.statements[:0], Exceptions: c.exceptions[:0]}
 	defer func() { c.parts, c.statements, c.exceptions = out.Parts[:0], out.Statements[:0], out.Exceptions[:0] }()
 	if request.End <= request.Start {
@@ -217,7 +223,7 @@ const smallTree = 32
 
 // walk lays out the tree below the request, breadth first from it, so that a cycle is never entered; a span id met
 // twice (a duplicate, or a cycle back into the tree) is left out and flagged.
-func (c *Computer) walk(request Span, spans []Span, out *Split) {
+func (c *Computer) walk(request RequestSpan, spans []Span, out *Split) {
 	c.nodes = append(c.nodes[:0], -1)
 	c.parent = append(c.parent[:0], -1)
 	small := len(spans) <= smallTree
@@ -295,7 +301,7 @@ func (c *Computer) add(i int32, n int, spans []Span, requestID uint64, seen map[
 }
 
 // sweep gives each instant of the request to the innermost nodes running then, split evenly, into c.own.
-func (c *Computer) sweep(request Span, spans []Span) {
+func (c *Computer) sweep(request RequestSpan, spans []Span) {
 	n := len(c.nodes)
 	c.events = c.events[:0]
 	for node, i := range c.nodes {

@@ -26,7 +26,7 @@ func parts(s Split) map[Part]int64 {
 	return m
 }
 
-func request(end int64) Span { return Span{ID: 1, Start: 0, End: end} }
+func request(end int64) RequestSpan { return RequestSpan{ID: 1, Start: 0, End: end} }
 
 func child(id, parent uint64, start, end int64, part Part) Span {
 	return Span{ID: id, Parent: parent, Start: start * ms, End: end * ms, Part: part}
@@ -88,7 +88,7 @@ func TestCyclesSelfParentsAndDuplicatesAreLeftOut(t *testing.T) {
 // Three spans running at once over 10 ns: 3 each, the nanosecond left to the request, so the sum stays exact.
 func TestPartsAlwaysAddUpToTheRequest(t *testing.T) {
 	spans := []Span{{ID: 2, Parent: 1, Start: 0, End: 10, Part: sqlite}, {ID: 3, Parent: 1, Start: 0, End: 10, Part: payments}, {ID: 4, Parent: 1, Start: 0, End: 10, Part: report}}
-	got := Compute(Span{ID: 1, Start: 0, End: 10}, spans)
+	got := Compute(RequestSpan{ID: 1, Start: 0, End: 10}, spans)
 	sum := int64(0)
 	for _, p := range got.Parts {
 		sum += p.Nanos

@@ -152,7 +152,7 @@ func newPartTotals() *PartTotals {
 
 // Add counts one request's split as count requests (a sampled span stands for several); threshold is the N+1
 // threshold (0: off).
-func (t *Totals) Add(split Split, request Span, count uint64, traceID pcommon.TraceID, threshold int) {
+func (t *Totals) Add(split Split, request RequestSpan, count uint64, traceID pcommon.TraceID, threshold int) {
 	w := float64(count)
 	t.Requests += count
 	t.Async += uint64(split.Async) * count
