@@ -1,6 +1,9 @@
 package breakdown
 
 import (
+	"encoding/binary"
+	"math/bits"
+	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
@@ -71,18 +74,25 @@ func (c *Counts) Add(o Counts) {
 // Store joins request spans with their descendants of the same service by trace, across batches: a request is
 // recorded Grace after it arrived, with the descendants seen by then. It holds small per-span records, never spans,
 // bounded in count. Not safe for concurrent use: the connector owns the lock and the clock.
+//
+// A batch lists a request's spans of one service together, most often (an SDK exports each span when it ends, a
+// request after its children): the calls for one key in a row are a run, whose entry is detached (in no map) while
+// the run lasts. A request in the run takes the entry along in the due queue, so that the common trace costs no map
+// insertion, lookup or deletion; a run without a request puts its entry in records, where its request (in a later
+// batch), or the sweep of a request that came earlier, finds it.
 type Store struct {
-	limits  Limits
+	limits Limits
+	// records holds the entries of runs without a request: descendants of a request in another batch or run, or
+	// orphans, and entries that requests took from it.
 	records map[recordsKey]*records
 	due     queue[dueRequest] // in arrival order, hence in due order (one grace for all)
 	// expiries says when to look at an entry again, about in time order: each entry is in it once, and put back
 	// when it is not done with yet, so that a sweep never scans every entry.
 	expiries queue[expiry]
 	held     int
-	// lastKey is the key of the previous call, which a batch's spans of one trace share: when lastKnown, last is
-	// its entry (nil: it has none) and one lookup serves them all. lastDue is the due sequence number of a request
-	// of lastKey that came before any entry (-1: none), so that the descendant making the entry links them and
-	// the sweep needs no lookup.
+	// lastKey is the key of the run: when lastKnown, last is its entry (nil: it has none) and one lookup serves
+	// the run. lastDue is the due sequence number of a request of lastKey that came before any entry (-1: none),
+	// so that the descendant making the entry links them and the sweep needs no lookup.
 	lastKey   recordsKey
 	last      *records
 	lastKnown bool
@@ -91,8 +101,14 @@ type Store struct {
 	// the next entries that hold descendants.
 	free      []*records
 	freeSpans [][]Span
-	counts    Counts
-	compute   Computer
+	// recent holds the keys of the requests recorded lately with a detached entry, to tell their late descendants
+	// from orphans; seed keys its hash.
+	recent  recentKeys
+	seed    uint64
+	counts  Counts
+	compute Computer
+	// scratch joins a request's detached entry with the entry of its descendants in later runs.
+	scratch []Span
 }
 
 // recordsKey is one service's part of a trace: a request's tree stops at another service's spans.
@@ -111,6 +127,8 @@ type records struct {
 	done    int64
 	// expires is when records without a request are let go.
 	expires int64
+	// inMap is set once the entry is in Store.records (else it is its run's, or a waiting request's).
+	inMap bool
 }
 
 type heldException struct {
@@ -135,33 +153,68 @@ type expiry struct {
 
 // NewStore returns an empty store.
 func NewStore(limits Limits) *Store {
-	return &Store{limits: limits, records: map[recordsKey]*records{}}
+	return &Store{limits: limits, records: map[recordsKey]*records{}, seed: rand.Uint64()}
 }
 
-// of returns the records of one service's part of a trace, making them if needed.
+// of returns the records of one service's part of a trace, making them if needed (detached, for the run).
 func (s *Store) of(trace pcommon.TraceID, service uint32, now time.Time) *records {
-	k := recordsKey{trace, service}
-	r := s.lookup(k)
+	r := s.run(recordsKey{trace, service})
 	if r == nil {
-		if n := len(s.free); n > 0 {
-			r, s.free = s.free[n-1], s.free[:n-1]
-		} else {
-			r = &records{}
-		}
-		if n := len(s.freeSpans); n > 0 && r.spans == nil {
-			r.spans, s.freeSpans = s.freeSpans[n-1], s.freeSpans[:n-1]
-		}
-		s.records[k] = r
-		s.expiries.push(expiry{s.until(now), k, r})
-		if s.lastKnown && s.lastKey == k && s.lastDue >= 0 {
+		r = s.newRecords()
+		if s.lastDue >= 0 {
 			if d := s.due.at(s.lastDue); d != nil && d.pending == nil {
 				d.pending = r
 				r.pending++
 			}
 		}
+		s.last, s.lastDue = r, -1
 	}
 	r.expires = s.until(now)
+	return r
+}
+
+// run makes k the run's key and returns its entry (nil: none yet), ending the run of another key.
+func (s *Store) run(k recordsKey) *records {
+	if s.lastKnown && s.lastKey == k {
+		return s.last
+	}
+	s.endRun()
+	r := s.records[k]
 	s.lastKey, s.last, s.lastKnown, s.lastDue = k, r, true, -1
+	return r
+}
+
+// endRun ends the run: its detached entry, when no request took it, goes to records, unless its key's request was
+// recorded lately (its descendants are late).
+func (s *Store) endRun() {
+	r := s.last
+	s.last, s.lastKnown = nil, false
+	if r == nil || r.inMap || r.pending > 0 {
+		return
+	}
+	s.recent.rotate(r.expires-int64(s.limits.Grace), int64(s.limits.Grace)) // as of the run's last call
+	if s.recent.has(s.hash(s.lastKey)) {
+		s.counts.Late += int64(len(r.spans))
+		s.hold(-(len(r.spans) + len(r.exceptions)))
+		s.recycle(r)
+		return
+	}
+	r.inMap = true
+	s.records[s.lastKey] = r
+	s.expiries.push(expiry{r.expires, s.lastKey, r})
+}
+
+// newRecords returns an empty entry, a let-go one when there is.
+func (s *Store) newRecords() *records {
+	var r *records
+	if n := len(s.free); n > 0 {
+		r, s.free = s.free[n-1], s.free[:n-1]
+	} else {
+		r = &records{}
+	}
+	if n := len(s.freeSpans); n > 0 && r.spans == nil {
+		r.spans, s.freeSpans = s.freeSpans[n-1], s.freeSpans[:n-1]
+	}
 	return r
 }
 
@@ -173,17 +226,16 @@ func (s *Store) AddRequest(req Request, now time.Time) {
 		return
 	}
 	s.hold(1)
-	// The entry exists when descendants came first. Otherwise the request waits in the due queue alone, and
-	// descendants that come later make the entry: a request without descendants (a single-span trace, the common
-	// case under load) costs no entry.
+	// The entry exists when descendants came first (in the run, or in records). Otherwise the request waits in
+	// the due queue alone, and descendants that come later make the entry: a request without descendants (a
+	// single-span trace, the common case under load) costs no entry.
 	d := dueRequest{at: s.until(now), req: req}
-	k := recordsKey{req.TraceID, req.ServiceID}
-	if r := s.lookup(k); r != nil {
+	if r := s.run(recordsKey{req.TraceID, req.ServiceID}); r != nil {
 		r.pending++
 		r.done = 0
 		d.pending = r
 	} else {
-		s.lastKey, s.last, s.lastKnown, s.lastDue = k, nil, true, s.due.end()
+		s.lastDue = s.due.end()
 	}
 	s.due.push(d)
 }
@@ -232,7 +284,8 @@ func (s *Store) Full() bool { return s.full() }
 // DropSpan counts a descendant that was not read because the store was Full, as AddSpan would have counted it: late
 // when every request of its trace and service was recorded, else dropped. It makes no entry.
 func (s *Store) DropSpan(trace pcommon.TraceID, service uint32) {
-	if r := s.lookup(recordsKey{trace, service}); r != nil && r.pending == 0 && r.done != 0 {
+	k := recordsKey{trace, service}
+	if r := s.lookup(k); r != nil && r.pending == 0 && r.done != 0 || r == nil && s.recent.has(s.hash(k)) {
 		s.counts.Late++
 		return
 	}
@@ -268,22 +321,39 @@ func (s *Store) hold(n int) {
 // Sweep records every request whose grace has ended, through record, and lets go of what nothing waits for.
 func (s *Store) Sweep(at time.Time, record func(Request, Split)) {
 	now := at.UnixNano()
+	s.endRun()
+	s.recent.rotate(now, int64(s.limits.Grace))
 	for s.due.len() > 0 && s.due.front().at <= now {
 		d := s.due.pop()
+		k := recordsKey{d.req.TraceID, d.req.ServiceID}
 		r := d.pending
 		if r == nil { // descendants that came after the request made the entry, if any did
-			r = s.lookup(recordsKey{d.req.TraceID, d.req.ServiceID})
+			r = s.records[k]
+		}
+		// A detached entry's request may have descendants in later runs too, in records.
+		var later *records
+		if r != nil && !r.inMap {
+			if m := s.records[k]; m != nil && m.done == 0 {
+				later = m
+			}
 		}
 		var spans []Span
 		if r != nil {
 			spans = r.spans
 		}
+		if later != nil {
+			s.scratch = append(append(s.scratch[:0], spans...), later.spans...)
+			spans = s.scratch
+		}
 		split := s.compute.Compute(d.req.Span, spans)
-		if r != nil {
-			for _, e := range r.exceptions {
-				if s.compute.walked(e.span, spans) {
-					split.Exceptions = append(split.Exceptions, e.Exception)
-				}
+		for _, e := range r.heldExceptions() {
+			if s.compute.walked(e.span, spans) {
+				split.Exceptions = append(split.Exceptions, e.Exception)
+			}
+		}
+		for _, e := range later.heldExceptions() {
+			if s.compute.walked(e.span, spans) {
+				split.Exceptions = append(split.Exceptions, e.Exception)
 			}
 		}
 		if split.Cycle {
@@ -292,19 +362,25 @@ func (s *Store) Sweep(at time.Time, record func(Request, Split)) {
 		s.counts.Recorded++
 		s.hold(-1)
 		record(d.req, split)
+		if later != nil && later.pending == 0 {
+			s.done(later, now)
+		}
 		if r == nil {
-			continue
+			continue // a request alone keeps nothing (the common single-span trace): a later child is an orphan
+		}
+		if !r.inMap {
+			s.recent.add(s.hash(k)) // no entry in records remembers its descendants' request
 		}
 		if d.pending != nil {
 			r.pending--
 		}
-		if r.pending == 0 {
-			// The records are done with; the entry stays a grace longer to tell late descendants from orphans,
-			// without its spans' array, which the next entry takes.
-			r.done = now
+		switch {
+		case r.pending > 0:
+		case r.inMap:
+			s.done(r, now)
+		default: // detached: nothing else references it
 			s.hold(-(len(r.spans) + len(r.exceptions)))
-			s.keepSpans(r)
-			r.exceptions = nil
+			s.recycle(r)
 		}
 	}
 	// Entries put back below are due later than now: the loop ends before reaching them.
@@ -331,6 +407,23 @@ func (s *Store) Sweep(at time.Time, record func(Request, Split)) {
 	}
 }
 
+// heldExceptions returns the entry's exceptions (none for nil).
+func (r *records) heldExceptions() []heldException {
+	if r == nil {
+		return nil
+	}
+	return r.exceptions
+}
+
+// done marks an entry of records done with at now: it stays a grace longer to tell late descendants from orphans,
+// without its spans' array, which the next entry takes.
+func (s *Store) done(r *records, now int64) {
+	r.done = now
+	s.hold(-(len(r.spans) + len(r.exceptions)))
+	s.keepSpans(r)
+	r.exceptions = nil
+}
+
 // until is when what arrives now has waited a grace.
 func (s *Store) until(now time.Time) int64 { return now.UnixNano() + int64(s.limits.Grace) }
 
@@ -343,11 +436,14 @@ func (s *Store) keepSpans(r *records) {
 	r.spans = nil
 }
 
+// release lets go of an entry of records (Sweep ended the run: no run holds it).
 func (s *Store) release(k recordsKey, r *records) {
 	delete(s.records, k)
-	if s.lastKnown && s.lastKey == k {
-		s.last, s.lastDue = nil, -1
-	}
+	s.recycle(r)
+}
+
+// recycle keeps an entry nothing references for reuse, as many as free entries are kept.
+func (s *Store) recycle(r *records) {
 	s.keepSpans(r)
 	if len(s.free) < s.maxFree() {
 		*r = records{}
@@ -355,8 +451,16 @@ func (s *Store) release(k recordsKey, r *records) {
 	}
 }
 
-// Drain returns the counts since the last Drain.
+// hash is the key's fingerprint in recent.
+func (s *Store) hash(k recordsKey) uint64 {
+	hi, lo := bits.Mul64(binary.LittleEndian.Uint64(k.trace[:8])^s.seed^0xa0761d6478bd642f,
+		binary.LittleEndian.Uint64(k.trace[8:])^uint64(k.service)^0xe7037ed1a0b428db)
+	return hi ^ lo
+}
+
+// Drain returns the counts since the last Drain, the run's included (it ends it).
 func (s *Store) Drain() Counts {
+	s.endRun()
 	c := s.counts
 	s.counts = Counts{}
 	return c

@@ -62,9 +62,9 @@ func TestChildInAnEarlierBatchAndOneWithinTheGrace(t *testing.T) {
 	assert.Equal(t, map[Part]int64{sqlite: 20 * ms, self: 6 * ms}, parts(got[0].split))
 }
 
-// A child after the grace: the request was recorded without it. When the request had descendants (its trace has an
-// entry), the child is counted late; a request that came alone keeps no entry (the common single-span trace costs
-// none), so a child of it that comes later is an orphan once its own grace passes.
+// A child after the grace: the request was recorded without it. When the request had descendants, the child is
+// counted late; a request that came alone keeps nothing (the common single-span trace costs no entry), so a child
+// of it that comes later is an orphan once its own grace passes.
 func TestChildAfterTheGraceIsLateAndTheRequestRecordedWithoutIt(t *testing.T) {
 	s := newTestStore()
 	s.AddSpan(trace, shopID, child(2, 1, 10, 20, sqlite), t0)
@@ -78,7 +78,7 @@ func TestChildAfterTheGraceIsLateAndTheRequestRecordedWithoutIt(t *testing.T) {
 
 	alone := pcommon.TraceID{9}
 	s.AddRequest(Request{Key: shop, ServiceID: shopID, TraceID: alone, Span: request(100 * ms)}, t0.Add(10*time.Second))
-	assert.Len(t, s.records, 1, "a request alone makes no entry")
+	assert.Empty(t, s.records, "a request alone makes no entry")
 	got = sweep(s, t0.Add(15*time.Second))
 	require.Len(t, got, 1)
 	assert.Equal(t, map[Part]int64{self: 100 * ms}, parts(got[0].split))
@@ -121,7 +121,7 @@ func TestDropSpanCountsAsAddSpanWould(t *testing.T) {
 	s.AddRequest(Request{Key: shop, ServiceID: shopID, TraceID: trace, Span: request(100 * ms)}, t0)
 	require.True(t, s.Full())
 	s.DropSpan(pcommon.TraceID{7}, shopID)
-	assert.Len(t, s.records, 1, "a dropped span makes no entry")
+	assert.Empty(t, s.records, "a dropped span makes no entry (the request's is its run's)")
 	assert.Equal(t, Counts{Dropped: 1}, s.Drain())
 
 	require.Len(t, sweep(s, t0.Add(5*time.Second)), 1)
@@ -166,8 +166,8 @@ func TestStoresShareTheirBound(t *testing.T) {
 }
 
 // A request that comes before its descendants (a batch listing the server span first) is linked to the entry its
-// first descendant makes, so that the sweep finds its records without a lookup; one whose descendant comes after
-// another trace's spans is found by the lookup. Both are recorded with every descendant.
+// first descendant makes, detached, so that the sweep finds its records without a lookup; one whose descendant
+// comes after another trace's spans is found by the lookup. Both are recorded with every descendant.
 func TestRequestBeforeItsDescendants(t *testing.T) {
 	s := newTestStore()
 	other := pcommon.TraceID{2}
@@ -178,8 +178,11 @@ func TestRequestBeforeItsDescendants(t *testing.T) {
 	s.AddSpan(pcommon.TraceID{3}, shopID, child(2, 9, 0, 1, sqlite), t0) // a third trace's span comes between
 	s.AddSpan(other, shopID, child(2, 1, 20, 60, sqlite), t0)
 	require.Equal(t, 2, s.due.len())
-	assert.Same(t, s.records[recordsKey{trace, shopID}], s.due.items[s.due.head].pending, "linked by its descendant")
+	if linked := s.due.items[s.due.head].pending; assert.NotNil(t, linked, "linked by its descendant") {
+		assert.False(t, linked.inMap, "detached")
+	}
 	assert.Nil(t, s.due.items[s.due.head+1].pending, "found by the sweep's lookup")
+	assert.Len(t, s.records, 1, "the entry of the run without a request (other's run is not over)")
 
 	got := sweep(s, t0.Add(5*time.Second))
 	require.Len(t, got, 2)
