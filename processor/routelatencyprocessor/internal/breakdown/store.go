@@ -101,10 +101,13 @@ type Store struct {
 	// the next entries that hold descendants.
 	free      []*records
 	freeSpans [][]Span
-	// recent holds the keys of the requests recorded lately with a detached entry, to tell their late descendants
-	// from orphans; seed keys its hash.
-	recent  recentKeys
-	seed    uint64
+	// detachedDue holds, for the keys of the requests that took a detached entry lately, when the last of them is
+	// due: it tells a waiting request (a new detached entry of its key goes to records, where its sweep finds it)
+	// from a recorded one (its descendants that come within a grace are late) and from none (orphans). seed keys
+	// its hash; swept is the last sweep's time: what was due by then is recorded.
+	detachedDue dueTimes
+	seed        uint64
+	swept       int64
 	counts  Counts
 	compute Computer
 	// scratch joins a request's detached entry with the entry of its descendants in later runs.
@@ -158,19 +161,33 @@ func NewStore(limits Limits) *Store {
 
 // of returns the records of one service's part of a trace, making them if needed (detached, for the run).
 func (s *Store) of(trace pcommon.TraceID, service uint32, now time.Time) *records {
-	r := s.run(recordsKey{trace, service})
+	k := recordsKey{trace, service}
+	r := s.run(k)
 	if r == nil {
 		r = s.newRecords()
+		r.expires = s.until(now)
 		if s.lastDue >= 0 {
 			if d := s.due.at(s.lastDue); d != nil && d.pending == nil {
 				d.pending = r
 				r.pending++
+				s.taken(k, r, d.at)
 			}
 		}
 		s.last, s.lastDue = r, -1
 	}
 	r.expires = s.until(now)
 	return r
+}
+
+// taken notes that a request due at due took r, detached. When another request of its key waits with a detached
+// entry, r goes to records instead, where that request's sweep finds what r holds of its descendants (one that
+// ran on after it, listed among the other request's spans).
+func (s *Store) taken(k recordsKey, r *records, due int64) {
+	if prev, ok := s.detachedDue.set(s.hash(k), due); ok && prev > s.swept && !r.inMap {
+		r.inMap = true
+		s.records[k] = r
+		s.expiries.push(expiry{r.expires, k, r})
+	}
 }
 
 // run makes k the run's key and returns its entry (nil: none yet), ending the run of another key.
@@ -192,8 +209,7 @@ func (s *Store) endRun() {
 	if r == nil || r.inMap || r.pending > 0 {
 		return
 	}
-	s.recent.rotate(r.expires-int64(s.limits.Grace), int64(s.limits.Grace)) // as of the run's last call
-	if s.recent.has(s.hash(s.lastKey)) {
+	if s.late(s.lastKey, r.expires-int64(s.limits.Grace)) { // as of the run's last call
 		s.counts.Late += int64(len(r.spans))
 		s.hold(-(len(r.spans) + len(r.exceptions)))
 		s.recycle(r)
@@ -202,6 +218,13 @@ func (s *Store) endRun() {
 	r.inMap = true
 	s.records[s.lastKey] = r
 	s.expiries.push(expiry{r.expires, s.lastKey, r})
+}
+
+// late reports that a descendant of k arriving at t comes within a grace after a request of k with a detached
+// entry was recorded without it.
+func (s *Store) late(k recordsKey, t int64) bool {
+	due, ok := s.detachedDue.get(s.hash(k))
+	return ok && due <= s.swept && t-due < int64(s.limits.Grace)
 }
 
 // newRecords returns an empty entry, a let-go one when there is.
@@ -230,10 +253,14 @@ func (s *Store) AddRequest(req Request, now time.Time) {
 	// the due queue alone, and descendants that come later make the entry: a request without descendants (a
 	// single-span trace, the common case under load) costs no entry.
 	d := dueRequest{at: s.until(now), req: req}
-	if r := s.run(recordsKey{req.TraceID, req.ServiceID}); r != nil {
+	k := recordsKey{req.TraceID, req.ServiceID}
+	if r := s.run(k); r != nil {
 		r.pending++
 		r.done = 0
 		d.pending = r
+		if !r.inMap {
+			s.taken(k, r, d.at)
+		}
 	} else {
 		s.lastDue = s.due.end()
 	}
@@ -285,7 +312,7 @@ func (s *Store) Full() bool { return s.full() }
 // when every request of its trace and service was recorded, else dropped. It makes no entry.
 func (s *Store) DropSpan(trace pcommon.TraceID, service uint32) {
 	k := recordsKey{trace, service}
-	if r := s.lookup(k); r != nil && r.pending == 0 && r.done != 0 || r == nil && s.recent.has(s.hash(k)) {
+	if r := s.lookup(k); r != nil && r.pending == 0 && r.done != 0 || r == nil && s.late(k, s.swept) {
 		s.counts.Late++
 		return
 	}
@@ -322,7 +349,9 @@ func (s *Store) hold(n int) {
 func (s *Store) Sweep(at time.Time, record func(Request, Split)) {
 	now := at.UnixNano()
 	s.endRun()
-	s.recent.rotate(now, int64(s.limits.Grace))
+	s.swept = now
+	// A key is needed until a grace after its request is due: generations of two graces keep it two to four.
+	s.detachedDue.rotate(now, 2*int64(s.limits.Grace))
 	for s.due.len() > 0 && s.due.front().at <= now {
 		d := s.due.pop()
 		k := recordsKey{d.req.TraceID, d.req.ServiceID}
@@ -367,9 +396,6 @@ func (s *Store) Sweep(at time.Time, record func(Request, Split)) {
 		}
 		if r == nil {
 			continue // a request alone keeps nothing (the common single-span trace): a later child is an orphan
-		}
-		if !r.inMap {
-			s.recent.add(s.hash(k)) // no entry in records remembers its descendants' request
 		}
 		if d.pending != nil {
 			r.pending--
@@ -451,7 +477,7 @@ func (s *Store) recycle(r *records) {
 	}
 }
 
-// hash is the key's fingerprint in recent.
+// hash is the key's fingerprint in detachedDue.
 func (s *Store) hash(k recordsKey) uint64 {
 	hi, lo := bits.Mul64(binary.LittleEndian.Uint64(k.trace[:8])^s.seed^0xa0761d6478bd642f,
 		binary.LittleEndian.Uint64(k.trace[8:])^uint64(k.service)^0xe7037ed1a0b428db)

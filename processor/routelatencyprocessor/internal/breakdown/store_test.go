@@ -213,3 +213,78 @@ func TestQueueSequenceNumbers(t *testing.T) {
 		}
 	}
 }
+
+// A request whose run took its entry (detached) is recorded with the descendants that came in later runs too, their
+// exceptions included, even when a later run's requests took that run's entry; descendants after its recording are
+// late. Two requests of one key in one run share the run's entry, each recorded with its own descendants.
+func TestDetachedEntryMeetsLaterRunsAndSharedRequests(t *testing.T) {
+	s := newTestStore()
+	s.AddSpan(trace, shopID, child(2, 1, 10, 30, sqlite), t0)
+	s.AddRequest(Request{Key: shop, ServiceID: shopID, TraceID: trace, Span: request(100 * ms)}, t0)
+	s.AddSpan(pcommon.TraceID{3}, shopID, child(2, 9, 0, 1, sqlite), t0) // another trace's run comes between
+	s.AddSpan(trace, shopID, child(3, 1, 40, 70, payments), t0.Add(2*time.Second))
+	s.AddExceptions(trace, shopID, 3, []Exception{{Type: "ConnectionError"}}, t0.Add(2*time.Second))
+	s.AddRequest(Request{Key: shop, ServiceID: shopID, TraceID: trace, Span: RequestSpan{ID: 7, Start: 200 * ms, End: 260 * ms}}, t0.Add(2*time.Second))
+	s.AddSpan(trace, shopID, child(8, 7, 210, 250, sqlite), t0.Add(2*time.Second)) // the second request's, in its run
+	s.AddRequest(Request{Key: shop, ServiceID: shopID, TraceID: trace, Span: RequestSpan{ID: 10, Start: 300 * ms, End: 310 * ms}}, t0.Add(2*time.Second))
+	assert.Len(t, s.records, 2, "the third trace's entry, and the later run's: its requests took it while the first waits detached")
+
+	got := sweep(s, t0.Add(5*time.Second))
+	require.Len(t, got, 1)
+	assert.Equal(t, map[Part]int64{sqlite: 20 * ms, payments: 30 * ms, self: 50 * ms}, parts(got[0].split), "with the later run's child")
+	assert.Equal(t, []Exception{{Type: "ConnectionError"}}, got[0].split.Exceptions)
+
+	got = sweep(s, t0.Add(7*time.Second))
+	require.Len(t, got, 2, "the two requests of one run")
+	assert.Equal(t, map[Part]int64{sqlite: 40 * ms, self: 20 * ms}, parts(got[0].split))
+	assert.Equal(t, map[Part]int64{self: 10 * ms}, parts(got[1].split))
+	s.AddSpan(trace, shopID, child(11, 10, 300, 301, sqlite), t0.Add(8*time.Second)) // after the recording
+	sweep(s, t0.Add(20*time.Second))
+	assert.Equal(t, Counts{Recorded: 3, Late: 1, Orphans: 1}, s.Drain())
+	assert.Zero(t, s.Held())
+	assert.Empty(t, s.records)
+}
+
+// A key set in dueTimes keeps the later of its times, is kept at least a generation and forgotten after two,
+// however far apart the calls come, through growth.
+func TestDueTimesForgetAfterOneToTwoGenerations(t *testing.T) {
+	const generation = int64(10 * time.Second)
+	var k dueTimes
+	k.rotate(1, generation)
+	for h := range uint64(10_000) { // grows from 1,024 slots
+		_, ok := k.set(h*0x9e3779b97f4a7c15, int64(h))
+		require.False(t, ok)
+	}
+	for h := range uint64(10_000) {
+		due, ok := k.get(h * 0x9e3779b97f4a7c15)
+		require.True(t, ok, "key %d", h)
+		require.Equal(t, int64(h), due)
+	}
+	_, ok := k.get(12345)
+	assert.False(t, ok, "never set")
+	prev, ok := k.set(0x9e3779b97f4a7c15, 0)
+	assert.True(t, ok)
+	assert.Equal(t, int64(1), prev)
+	due, _ := k.get(0x9e3779b97f4a7c15)
+	assert.Equal(t, int64(1), due, "the later time kept")
+
+	k.rotate(1+generation, generation)
+	_, ok = k.get(0)
+	assert.True(t, ok, "a generation after: kept (0 is stored as 1)")
+	prev, ok = k.set(0, 7)
+	assert.True(t, ok, "found in the old generation")
+	assert.Equal(t, int64(0), prev)
+	k.set(42, 1)
+	k.rotate(1+2*generation-1, generation)
+	_, ok = k.get(42)
+	assert.True(t, ok)
+	k.rotate(1+2*generation, generation)
+	five := uint64(5)
+	_, ok = k.get(five * 0x9e3779b97f4a7c15)
+	assert.False(t, ok, "two generations after: forgotten")
+	_, ok = k.get(42)
+	assert.True(t, ok, "a generation after it came")
+	k.rotate(1+10*generation, generation)
+	_, ok = k.get(42)
+	assert.False(t, ok, "long after, in one step")
+}
