@@ -108,8 +108,8 @@ type Store struct {
 	detachedDue dueTimes
 	seed        uint64
 	swept       int64
-	counts  Counts
-	compute Computer
+	counts      Counts
+	compute     Computer
 	// scratch joins a request's detached entry with the entry of its descendants in later runs.
 	scratch []Span
 }
