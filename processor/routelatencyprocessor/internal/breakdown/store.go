@@ -112,6 +112,11 @@ type Store struct {
 	compute     Computer
 	// scratch joins a request's detached entry with the entry of its descendants in later runs.
 	scratch []Span
+	// dropKey is the key of the last DropSpan; when dropKnown, dropLate is how it counted (a run or a sweep, which
+	// may change that, forgets it).
+	dropKey   recordsKey
+	dropKnown bool
+	dropLate  bool
 }
 
 // recordsKey is one service's part of a trace: a request's tree stops at another service's spans.
@@ -165,17 +170,17 @@ func (s *Store) of(trace pcommon.TraceID, service uint32, now time.Time) *record
 	r := s.run(k)
 	if r == nil {
 		r = s.newRecords()
-		r.expires = s.until(now)
-		if s.lastDue >= 0 {
-			if d := s.due.at(s.lastDue); d != nil && d.pending == nil {
-				d.pending = r
-				r.pending++
-				s.taken(k, r, d.at)
-			}
-		}
-		s.last, s.lastDue = r, -1
+		s.last = r
 	}
 	r.expires = s.until(now)
+	if s.lastDue >= 0 { // the run's request came first, without an entry: it takes this one
+		if d := s.due.at(s.lastDue); d != nil && d.pending == nil {
+			d.pending = r
+			r.pending++
+			s.taken(k, r, d.at)
+		}
+		s.lastDue = -1
+	}
 	return r
 }
 
@@ -198,6 +203,7 @@ func (s *Store) run(k recordsKey) *records {
 	s.endRun()
 	r := s.records[k]
 	s.lastKey, s.last, s.lastKnown, s.lastDue = k, r, true, -1
+	s.dropKnown = false
 	return r
 }
 
@@ -312,7 +318,12 @@ func (s *Store) Full() bool { return s.full() }
 // when every request of its trace and service was recorded, else dropped. It makes no entry.
 func (s *Store) DropSpan(trace pcommon.TraceID, service uint32) {
 	k := recordsKey{trace, service}
-	if r := s.lookup(k); r != nil && r.pending == 0 && r.done != 0 || r == nil && s.late(k, s.swept) {
+	if !s.dropKnown || s.dropKey != k { // a trace's spans come together: one lookup serves them
+		r := s.lookup(k)
+		s.dropKey, s.dropKnown = k, true
+		s.dropLate = r != nil && r.pending == 0 && r.done != 0 || r == nil && s.late(k, s.swept)
+	}
+	if s.dropLate {
 		s.counts.Late++
 		return
 	}
@@ -349,7 +360,7 @@ func (s *Store) hold(n int) {
 func (s *Store) Sweep(at time.Time, record func(Request, Split)) {
 	now := at.UnixNano()
 	s.endRun()
-	s.swept = now
+	s.swept, s.dropKnown = now, false
 	// A key is needed until a grace after its request is due: generations of two graces keep it two to four.
 	s.detachedDue.rotate(now, 2*int64(s.limits.Grace))
 	for s.due.len() > 0 && s.due.front().at <= now {
