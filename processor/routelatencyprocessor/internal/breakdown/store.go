@@ -217,6 +217,7 @@ func (s *Store) endRun() {
 	}
 	if s.late(s.lastKey, r.expires-int64(s.limits.Grace)) { // as of the run's last call
 		s.counts.Late += int64(len(r.spans))
+		s.counts.Dropped += int64(len(r.exceptions)) // as AddExceptions counts a late span's
 		s.hold(-(len(r.spans) + len(r.exceptions)))
 		s.recycle(r)
 		return

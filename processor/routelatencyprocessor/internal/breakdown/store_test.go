@@ -239,8 +239,9 @@ func TestDetachedEntryMeetsLaterRunsAndSharedRequests(t *testing.T) {
 	assert.Equal(t, map[Part]int64{sqlite: 40 * ms, self: 20 * ms}, parts(got[0].split))
 	assert.Equal(t, map[Part]int64{self: 10 * ms}, parts(got[1].split))
 	s.AddSpan(trace, shopID, child(11, 10, 300, 301, sqlite), t0.Add(8*time.Second)) // after the recording
+	s.AddExceptions(trace, shopID, 11, []Exception{{Type: "TimeoutError"}}, t0.Add(8*time.Second))
 	sweep(s, t0.Add(20*time.Second))
-	assert.Equal(t, Counts{Recorded: 3, Late: 1, Orphans: 1}, s.Drain())
+	assert.Equal(t, Counts{Recorded: 3, Late: 1, Dropped: 1, Orphans: 1}, s.Drain(), "a late span's exception is dropped")
 	assert.Zero(t, s.Held())
 	assert.Empty(t, s.records)
 }
