@@ -45,6 +45,7 @@ type capacityVariant struct {
 	withoutComponent bool
 	overlay          string
 	env              []string // NAME=value for the measured processes (GOGC, GOMEMLIMIT)
+	args             []string // command-line flags for them (--feature-gates=...)
 }
 
 func (v capacityVariant) setenv(cols ...*harness.Collector) {
@@ -53,6 +54,7 @@ func (v capacityVariant) setenv(cols ...*harness.Collector) {
 		for _, kv := range append(strings.Fields(os.Getenv("CAPACITY_ENV")), v.env...) {
 			c.Setenv(kv)
 		}
+		c.AddArgs(v.args...)
 	}
 }
 
@@ -158,13 +160,14 @@ func TestCapacity(t *testing.T) {
 		}
 	}
 	variants := [2]capacityVariant{{name: "shipped"}, {name: "without routelatency", withoutComponent: true}}
-	if overlay, env := os.Getenv("CAPACITY_AB"), os.Getenv("CAPACITY_AB_ENV"); overlay != "" || env != "" {
+	overlay, env, args := os.Getenv("CAPACITY_AB"), os.Getenv("CAPACITY_AB_ENV"), os.Getenv("CAPACITY_AB_ARGS")
+	if overlay != "" || env != "" || args != "" {
 		// A change measured against what ships: its variant first, so that the ratio reads as its gain.
-		what := env
+		what := strings.TrimSpace(env + " " + args)
 		if overlay != "" {
-			what = strings.TrimSpace(filepath.Base(overlay) + " " + env)
+			what = strings.TrimSpace(filepath.Base(overlay) + " " + what)
 		}
-		v := capacityVariant{name: "with " + what, overlay: overlay, env: strings.Fields(env)}
+		v := capacityVariant{name: "with " + what, overlay: overlay, env: strings.Fields(env), args: strings.Fields(args)}
 		variants = [2]capacityVariant{v, {name: "shipped"}}
 	}
 	var table []string

@@ -103,6 +103,9 @@ func NewCollector(t testing.TB, configs []string, creds *Credentials, env ...str
 // Setenv adds NAME=value to the environment of the next Start (a later value of a name wins).
 func (c *Collector) Setenv(kv string) { c.env = append(c.env, kv) }
 
+// AddArgs adds command-line flags to the next Start (a --feature-gates one, for instance).
+func (c *Collector) AddArgs(args ...string) { c.args = append(c.args, args...) }
+
 // Start runs the process (again, after a Kill: same ports, same data directory) and waits for health.
 func (c *Collector) Start(t testing.TB) {
 	t.Helper()
