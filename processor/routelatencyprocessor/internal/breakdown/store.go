@@ -189,10 +189,15 @@ func (s *Store) of(trace pcommon.TraceID, service uint32, now time.Time) *record
 // ran on after it, listed among the other request's spans).
 func (s *Store) taken(k recordsKey, r *records, due int64) {
 	if prev, ok := s.detachedDue.set(s.hash(k), due); ok && prev > s.swept && !r.inMap {
-		r.inMap = true
-		s.records[k] = r
-		s.expiries.push(expiry{r.expires, k, r})
+		s.enter(k, r)
 	}
+}
+
+// enter puts a detached entry in records, with its one expiry.
+func (s *Store) enter(k recordsKey, r *records) {
+	r.inMap = true
+	s.records[k] = r
+	s.expiries.push(expiry{r.expires, k, r})
 }
 
 // run makes k the run's key and returns its entry (nil: none yet), ending the run of another key.
@@ -222,9 +227,7 @@ func (s *Store) endRun() {
 		s.recycle(r)
 		return
 	}
-	r.inMap = true
-	s.records[s.lastKey] = r
-	s.expiries.push(expiry{r.expires, s.lastKey, r})
+	s.enter(s.lastKey, r)
 }
 
 // late reports that a descendant of k arriving at t comes within a grace after a request of k with a detached
