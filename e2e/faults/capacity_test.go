@@ -48,7 +48,8 @@ type capacityVariant struct {
 	args             []string // command-line flags for them (--feature-gates=...)
 }
 
-func (v capacityVariant) setenv(cols ...*harness.Collector) {
+// prepare gives the variant's processes, before they start, its environment and command-line flags.
+func (v capacityVariant) prepare(cols ...*harness.Collector) {
 	for _, c := range cols {
 		// CAPACITY_ENV is for both variants (the memory limiter's size, for one), the variant's own comes after.
 		for _, kv := range append(strings.Fields(os.Getenv("CAPACITY_ENV")), v.env...) {
@@ -80,7 +81,7 @@ var capacitySetups = []capacitySetup{
 			col := harness.NewCollector(t, v.configs(t, "config.yaml", "environments/production.yaml", "e2e/testdata/datadog-intake.yaml"),
 				harness.NewCredentials(t), "DD_API_KEY=capacity-dd-key", "DD_INTAKE_URL="+sink.ServeOTLPHTTP(t),
 				"DATADOG_SAMPLING_PERCENTAGE=100", "SAMPLING_MAX_TRACES=200000")
-			v.setenv(col)
+			v.prepare(col)
 			col.Start(t)
 			return col, []*harness.Collector{col}
 		},
@@ -90,7 +91,7 @@ var capacitySetups = []capacitySetup{
 		name: "gateway", environment: "development",
 		start: func(t *testing.T, sink *seqSink, v capacityVariant) (*harness.Collector, []*harness.Collector) {
 			col := newGatewayOf(t, v.configs(t, gatewayConfigs...), sink, harness.NewCredentials(t))
-			v.setenv(col)
+			v.prepare(col)
 			col.Start(t)
 			return col, []*harness.Collector{col}
 		},
@@ -102,12 +103,12 @@ var capacitySetups = []capacitySetup{
 		start: func(t *testing.T, sink *seqSink, v capacityVariant) (*harness.Collector, []*harness.Collector) {
 			creds := harness.NewCredentials(t)
 			gw := newGatewayOf(t, v.configs(t, gatewayConfigs...), sink, creds)
-			v.setenv(gw)
+			v.prepare(gw)
 			gw.Start(t)
 			lb := harness.NewCollector(t, []string{harness.ConfigPath("environments/loadbalancer.yaml")}, creds,
 				"GATEWAY_RESOLVER={static: {hostnames: [\""+gw.OTLPGRPC+"\"]}}", "GATEWAY_CA_FILE="+creds.CertFile,
 				"GATEWAY_BEARER_TOKEN="+creds.Token)
-			v.setenv(lb)
+			v.prepare(lb)
 			lb.Start(t)
 			return lb, []*harness.Collector{lb, gw}
 		},
