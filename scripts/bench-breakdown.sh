@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# bench-breakdown.sh COMPONENT_DIR RESULTS.md [ROUNDS]: what the route breakdown costs, appended to RESULTS.md by
-# `make bench`. Per span of the benchmarks' mix: BenchmarkConnectorBreakdown (every span joined) less
+# bench-breakdown.sh COMPONENT_DIR RESULTS.md [ROUNDS]: what the route breakdown costs, written at the end of
+# RESULTS.md by `make bench` (a section of its own, which a later run replaces). Per span of the benchmarks' mix: BenchmarkConnectorBreakdown (every span joined) less
 # BenchmarkConnectorFreshTraces (the same batches, breakdown off), run back to back in each round on one core; and
 # the shipped bound (BenchmarkConnectorBreakdownAtBound). Then the heap the join holds at 100k spans/s.
 set -euo pipefail
@@ -25,9 +25,15 @@ memory=$("$tmp/breakdown.test" -test.run '^TestMemoryHeldAt100kSpansPerSecond$' 
 summary() { # column -> "median (min–max)"
 	sort -n | awk '{v[NR] = $1} END {printf "%.0f (%.0f–%.0f)", v[int((NR + 1) / 2)], v[1], v[NR]}'
 }
+# The section is the file's last: what a previous run of this script wrote goes, the rest stays.
+heading="## The route breakdown"
+if grep -qx "$heading" "$results"; then
+	awk -v h="$heading" '$0 == h {exit} /^$/ {blank++; next} {for (; blank > 0; blank--) print ""; print}' "$results" >"$tmp/kept"
+	cp "$tmp/kept" "$results"
+fi
 {
 	echo
-	echo "## The route breakdown"
+	echo "$heading"
 	echo
 	echo "Written by \`make bench\` ($(date -u '+%Y-%m-%d %H:%M') UTC): $rounds rounds on core 1, each running the"
 	echo "connector's benchmarks back to back (\`scripts/bench-breakdown.sh\`), ns per span of their mix (1,000 requests"
@@ -45,4 +51,4 @@ summary() { # column -> "median (min–max)"
 	echo
 	echo "$memory" | sed 's/^/- /'
 } >>"$results"
-echo "bench-breakdown: appended to $results"
+echo "bench-breakdown: written to $results"
