@@ -63,7 +63,11 @@ func (v capacityVariant) prepare(cols ...*harness.Collector) {
 func (v capacityVariant) configs(t *testing.T, files ...string) []string {
 	paths := harness.ConfigPaths(files...)
 	if v.overlay != "" {
-		paths = append(paths, v.overlay)
+		overlay := v.overlay
+		if !filepath.IsAbs(overlay) {
+			overlay = harness.ConfigPath(overlay) // relative to the repository, as the docs give it
+		}
+		paths = append(paths, overlay)
 	}
 	if v.withoutComponent {
 		return []string{harness.WithoutRouteLatency(t, paths...)}
