@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # bench-breakdown.sh COMPONENT_DIR RESULTS.md [ROUNDS]: what the route breakdown costs, written at the end of
-# RESULTS.md by `make bench` (a section of its own, which a later run replaces). Per span of the benchmarks' mix: BenchmarkConnectorBreakdown (every span joined) less
-# BenchmarkConnectorFreshTraces (the same batches, breakdown off), run back to back in each round on one core; and
-# the shipped bound (BenchmarkConnectorBreakdownAtBound, whole and less the same FreshTraces), where at this rate
-# most requests get no breakdown (dropped, counted). Then the heap the join holds at 100k spans/s.
+# RESULTS.md by `make bench` (a section of its own, which a later run replaces). Per span of the benchmarks' mix:
+# BenchmarkConnectorBreakdown (every span joined) less BenchmarkConnectorFreshTraces (the same batches, breakdown
+# off), run back to back in each round on one core; and the shipped bound (BenchmarkConnectorBreakdownAtBound,
+# whole and less the same FreshTraces), where at this rate most requests get no breakdown (dropped, counted). Then
+# the heap the join holds at 100k spans/s.
 set -euo pipefail
 dir=$1 results=$2 rounds=${3:-5}
 tmp=$(mktemp -d)

@@ -63,11 +63,7 @@ func (v capacityVariant) prepare(cols ...*harness.Collector) {
 func (v capacityVariant) configs(t *testing.T, files ...string) []string {
 	paths := harness.ConfigPaths(files...)
 	if v.overlay != "" {
-		overlay := v.overlay
-		if !filepath.IsAbs(overlay) {
-			overlay = harness.ConfigPath(overlay) // relative to the repository, as the docs give it
-		}
-		paths = append(paths, overlay)
+		paths = append(paths, harness.ConfigPath(v.overlay))
 	}
 	if v.withoutComponent {
 		return []string{harness.WithoutRouteLatency(t, paths...)}
@@ -123,11 +119,10 @@ var capacitySetups = []capacitySetup{
 type capacityRun struct {
 	spansPerCPUSecond, spansPerSecond, cores float64
 	lost, duplicates                         int
-	// refused is what the collector refused, by gRPC status (flat out, a queue that fills refuses); refusedAny
-	// marks a run that refused anything: it spent CPU decoding requests it counted no span for, so its figure
-	// measures where the queue filled as much as the configuration.
-	refused    string
-	refusedAny bool
+	// refused counts the spans the collector refused, by gRPC status (flat out, a queue that fills refuses): a run
+	// that refused any spent CPU decoding requests it counted no span for, so its figure measures where the queue
+	// filled as much as the configuration.
+	refused map[string]int
 	// perProcess is the spans per CPU second of each measured process alone (the load balancer, then its gateway).
 	perProcess []float64
 }
@@ -197,7 +192,7 @@ func TestCapacity(t *testing.T) {
 							alone = fmt.Sprintf(" (each process alone: %.0f, %.0f)", run.perProcess[0], run.perProcess[1])
 						}
 						figures(t, "capacity", "%s: %.0f spans/s acknowledged on %.2f cores (refused: %s): %.0f spans per CPU second%s; %d acknowledged spans lost, %d duplicates",
-							name, run.spansPerSecond, run.cores, run.refused, run.spansPerCPUSecond, alone, run.lost, run.duplicates)
+							name, run.spansPerSecond, run.cores, formatCounts(run.refused), run.spansPerCPUSecond, alone, run.lost, run.duplicates)
 					})
 				}
 			}
@@ -265,8 +260,7 @@ func measureCapacity(t *testing.T, setup capacitySetup, size, seconds int, v cap
 		t.Errorf("%d of %d acknowledged spans never reached the backend (refused: %s)", d.Lost, d.Acked, formatCounts(refused))
 	}
 	spans := float64(len(acked1) - len(acked0))
-	run := capacityRun{spansPerSecond: spans / float64(seconds), lost: d.Lost, duplicates: d.Duplicates, refused: formatCounts(refused),
-		refusedAny: len(refused) > 0}
+	run := capacityRun{spansPerSecond: spans / float64(seconds), lost: d.Lost, duplicates: d.Duplicates, refused: refused}
 	used := 0.0
 	for i := range cpu1 {
 		used += cpu1[i] - cpu0[i]
@@ -293,7 +287,7 @@ func capacityRow(setup string, size int, first, second []capacityRun) string {
 	}
 	for _, r := range append(slices.Clone(first), second...) {
 		lost += r.lost
-		if r.refusedAny {
+		if len(r.refused) > 0 {
 			refusing++
 		}
 	}

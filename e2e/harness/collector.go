@@ -39,8 +39,14 @@ type Collector struct {
 	args, env                                                             []string
 }
 
-// ConfigPath returns the path of a shipped configuration file, relative to the repository root.
-func ConfigPath(rel string) string { return filepath.Join(RepoRoot(), rel) }
+// ConfigPath returns the path of a configuration file given relative to the repository root (an absolute path as
+// it is).
+func ConfigPath(path string) string {
+	if filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(RepoRoot(), path)
+}
 
 // ConfigPaths is ConfigPath of each.
 func ConfigPaths(rel ...string) []string {
