@@ -39,27 +39,13 @@ func BenchmarkProcessor(b *testing.B) {
 }
 
 // BenchmarkProcessorParallel is BenchmarkProcessor with every core's receiver goroutines calling in at once, each with
-// batches of its own services: run with -cpu 1,2 to see how the processor scales. The processor changes spans, so
-// each iteration copies its batch first, inside the timer (RunParallel cannot stop it per goroutine):
-// BenchmarkProcessorParallelCopy measures the copy alone, to take off.
-func BenchmarkProcessorParallel(b *testing.B) { benchmarkProcessorParallel(b, true) }
-
-// BenchmarkProcessorParallelCopy is BenchmarkProcessorParallel's copying, without the processor.
-func BenchmarkProcessorParallelCopy(b *testing.B) { benchmarkProcessorParallel(b, false) }
-
-func benchmarkProcessorParallel(b *testing.B, process bool) {
+// batches of its own services: run with -cpu 1,2 to see how the processor scales.
+func BenchmarkProcessorParallel(b *testing.B) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.Slow.Default = 200_000_000 // 200ms
 	p, err := NewFactory().CreateTraces(context.Background(), processortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
 	if err != nil {
 		b.Fatal(err)
 	}
-	spanmix.RunParallel(b, func(batch ptrace.Traces) error {
-		td := ptrace.NewTraces()
-		batch.CopyTo(td)
-		if !process {
-			return nil
-		}
-		return p.ConsumeTraces(context.Background(), td)
-	})
+	spanmix.RunParallelOnCopies(b, func(td ptrace.Traces) error { return p.ConsumeTraces(context.Background(), td) })
 }

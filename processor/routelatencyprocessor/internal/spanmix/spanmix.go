@@ -1,12 +1,14 @@
 // Package spanmix builds the realistic span mix that the component's benchmarks run on: FastAPI-like server spans
 // over 50 routes, a third of them reported only as raw paths with ids, 2 to 5 child spans per request, a status mix
-// with errors and lognormal latencies; and drives parallel benchmarks with it (RunParallel).
+// with errors and lognormal latencies; and drives parallel benchmarks with it (RunParallel, RunParallelOnCopies).
 package spanmix // import "github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/spanmix"
 
 import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -134,5 +136,52 @@ func RunParallel(b *testing.B, consume func(ptrace.Traces) error) {
 			}
 		}
 	})
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*spans), "ns/span")
+}
+
+// RunParallelOnCopies is RunParallel for a component that changes the spans it is given: one goroutine per core
+// (GOMAXPROCS), each with a client of its own, consumes fresh copies of its client's batch. testing.B.RunParallel
+// cannot stop the timer for one goroutine, so the benchmark runs in rounds: with the timer stopped, each goroutine's
+// next copiesPerRound copies are made and the garbage of the round before is collected (the copies' and, a tenth of
+// it, the component's own); then every goroutine consumes its copies at once. Rounds long enough (about 20 ms) that
+// waiting for the slowest goroutine is a small part of each.
+func RunParallelOnCopies(b *testing.B, consume func(ptrace.Traces) error) {
+	const copiesPerRound = 64
+	workers := runtime.GOMAXPROCS(0)
+	batches := make([]ptrace.Traces, workers)
+	for w := range batches {
+		batches[w] = ClientTraces(uint64(w+1), 1000, 10)
+	}
+	spans := batches[0].SpanCount()
+	copies := make([][]ptrace.Traces, workers)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done := 0; done < b.N; {
+		b.StopTimer()
+		round := min(copiesPerRound*workers, b.N-done)
+		var wg sync.WaitGroup
+		for w := range workers {
+			share := round / workers
+			if w < round%workers {
+				share++
+			}
+			wg.Go(func() { copies[w] = Copies(batches[w], share) })
+		}
+		wg.Wait()
+		runtime.GC()
+		b.StartTimer()
+		for w := range workers {
+			wg.Go(func() {
+				for _, td := range copies[w] {
+					if err := consume(td); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		done += round
+	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*spans), "ns/span")
 }
