@@ -112,9 +112,11 @@ ROUNDS ?= 5
 bench-compare:
 	scripts/bench-compare.sh $(BASE) $(ROUNDS)
 
-## bench-component: the processor's and connector's Go benchmarks (ns/span, allocs) on the realistic span mix.
+## bench-component: the processor's and connector's Go benchmarks (ns/span, allocs) on the realistic span mix,
+## then how each scales from one core to two (median and range of 8 paired rounds).
 bench-component:
 	cd $(COMPONENT_DIR) && go test -run '^$$' -bench . -benchmem -count 5 -cpu 1,2 ./ ./routelatencyconnector/ ./internal/utf8check/
+	scripts/bench-cores.sh $(COMPONENT_DIR)
 
 ## validate: every shipped configuration, with dummy values for the variables it needs.
 validate: $(BIN)
