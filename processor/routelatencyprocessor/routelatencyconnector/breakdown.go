@@ -60,6 +60,7 @@ type breakdownShards struct {
 	shards  []*breakdowns
 	metrics *aggregate.Store
 	held    atomic.Int64
+	free    breakdown.FreeCounts
 }
 
 func newBreakdownShards(cfg BreakdownConfig, metrics aggregate.Config, shards int, now time.Time, errors *errorgroups.Groups) *breakdownShards {
@@ -70,7 +71,7 @@ func newBreakdownShards(cfg BreakdownConfig, metrics aggregate.Config, shards in
 	// A sweep (every tenth of the grace) lets go of about as many entries as new traces take until the next one: at
 	// most a tenth of max_spans, which the free lists keep for reuse instead of the GC taking them.
 	limits := breakdown.Limits{Grace: cfg.Grace, MaxSpans: cfg.MaxSpans, MaxSpansPerTrace: cfg.MaxSpansPerTrace, Shared: &bs.held,
-		FreeEntries: max(breakdown.DefaultFreeEntries, cfg.MaxSpans/10) / shards}
+		FreeEntries: max(breakdown.DefaultFreeEntries, cfg.MaxSpans/10), Free: &bs.free}
 	for range shards {
 		bs.shards = append(bs.shards, &breakdowns{
 			store: breakdown.NewStore(limits), reader: breakdown.NewReader(), interval: map[breakdown.Key]*breakdown.Totals{},

@@ -44,9 +44,17 @@ type Limits struct {
 	// Shared, when set, counts the records of every store that shares MaxSpans (stores sharded by service):
 	// the bound holds over them all.
 	Shared *atomic.Int64
-	// FreeEntries bounds the trace entries kept for reuse (0: DefaultFreeEntries); shards divide it.
+	// FreeEntries bounds the trace entries kept for reuse, and apart the spans' arrays (0: DefaultFreeEntries),
+	// over every store that shares Free.
 	FreeEntries int
+	// Free, when set, counts what every store that shares it keeps for reuse (stores sharded by service): a
+	// share of FreeEntries per shard would leave the shards that hold the busy services short, and the garbage
+	// collector would take what their sweeps let go.
+	Free *FreeCounts
 }
+
+// FreeCounts are the trace entries and spans' arrays kept for reuse by the stores that share them.
+type FreeCounts struct{ entries, spans atomic.Int64 }
 
 // DefaultFreeEntries is how many let-go trace entries a store keeps for reuse.
 const DefaultFreeEntries = 4096
@@ -161,6 +169,9 @@ type expiry struct {
 
 // NewStore returns an empty store.
 func NewStore(limits Limits) *Store {
+	if limits.Free == nil {
+		limits.Free = &FreeCounts{}
+	}
 	return &Store{limits: limits, records: map[recordsKey]*records{}, seed: rand.Uint64()}
 }
 
@@ -242,11 +253,13 @@ func (s *Store) newRecords() *records {
 	var r *records
 	if n := len(s.free); n > 0 {
 		r, s.free = s.free[n-1], s.free[:n-1]
+		s.limits.Free.entries.Add(-1)
 	} else {
 		r = &records{}
 	}
 	if n := len(s.freeSpans); n > 0 && r.spans == nil {
 		r.spans, s.freeSpans = s.freeSpans[n-1], s.freeSpans[:n-1]
+		s.limits.Free.spans.Add(-1)
 	}
 	return r
 }
@@ -471,7 +484,8 @@ func (s *Store) until(now time.Time) int64 { return now.UnixNano() + int64(s.lim
 // keepSpans takes the entry's spans' array for reuse (not one that held a huge trace), as many as free entries
 // are kept.
 func (s *Store) keepSpans(r *records) {
-	if r.spans != nil && cap(r.spans) <= 64 && len(s.freeSpans) < s.maxFree() {
+	if r.spans != nil && cap(r.spans) <= 64 && s.limits.Free.spans.Load() < int64(s.maxFree()) {
+		s.limits.Free.spans.Add(1)
 		s.freeSpans = append(s.freeSpans, r.spans[:0])
 	}
 	r.spans = nil
@@ -486,7 +500,8 @@ func (s *Store) release(k recordsKey, r *records) {
 // recycle keeps an entry nothing references for reuse, as many as free entries are kept.
 func (s *Store) recycle(r *records) {
 	s.keepSpans(r)
-	if len(s.free) < s.maxFree() {
+	if s.limits.Free.entries.Load() < int64(s.maxFree()) {
+		s.limits.Free.entries.Add(1)
 		*r = records{}
 		s.free = append(s.free, r)
 	}

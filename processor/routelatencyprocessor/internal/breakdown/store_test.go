@@ -165,6 +165,38 @@ func TestStoresShareTheirBound(t *testing.T) {
 	assert.Equal(t, int64(4), shared.Load())
 }
 
+// Stores that share FreeCounts keep FreeEntries let-go entries (and spans' arrays) over them all: the busy shard
+// keeps what its sweeps let go while the others keep none, and the next shard finds the bound taken.
+func TestStoresShareTheirFreeEntries(t *testing.T) {
+	var free FreeCounts
+	limits := Limits{Grace: 5 * time.Second, MaxSpans: 100, MaxSpansPerTrace: 100, FreeEntries: 8, Free: &free}
+	a, b := NewStore(limits), NewStore(limits)
+	orphans := func(s *Store, service uint32, at time.Time) {
+		for i := range 12 {
+			s.AddSpan(pcommon.TraceID{byte(i + 1)}, service, child(2, 1, 0, 1, sqlite), at)
+			s.AddSpan(pcommon.TraceID{byte(i + 1), 1}, service, child(2, 1, 0, 1, sqlite), at) // a second run: the map
+		}
+		sweep(s, at.Add(6*time.Second))
+	}
+	orphans(a, shopID, t0)
+	assert.Len(t, a.free, 8, "a keeps up to the whole bound")
+	assert.Len(t, a.freeSpans, 8)
+	orphans(b, inventoryID, t0)
+	assert.Empty(t, b.free, "a holds the bound")
+	assert.Equal(t, int64(8), free.entries.Load())
+
+	// a reuses its entries for new traces: the bound has room again, which b's next sweep takes.
+	for i := range 3 {
+		a.AddSpan(pcommon.TraceID{byte(i + 1), 2}, shopID, child(2, 1, 0, 1, sqlite), t0.Add(7*time.Second))
+		a.AddSpan(pcommon.TraceID{byte(i + 1), 3}, shopID, child(2, 1, 0, 1, sqlite), t0.Add(7*time.Second))
+	}
+	assert.Equal(t, int64(len(a.free)), free.entries.Load())
+	orphans(b, inventoryID, t0.Add(7*time.Second))
+	assert.Equal(t, 8, len(a.free)+len(b.free))
+	assert.Equal(t, int64(8), free.entries.Load())
+	assert.Equal(t, int64(len(a.freeSpans)+len(b.freeSpans)), free.spans.Load())
+}
+
 // A request that comes before its descendants (a batch listing the server span first) is linked to the entry its
 // first descendant makes, detached, so that the sweep finds its records without a lookup; one whose descendant
 // comes after another trace's spans is found by the lookup. Both are recorded with every descendant.
