@@ -35,7 +35,7 @@ type answer struct {
 // process keeps serving, loses nothing it had accepted, and its memory stays bounded.
 func TestFault4BadInput(t *testing.T) {
 	sink := startSeqSink(t, 0)
-	col := startGateway(t, sink, "MEMORY_LIMIT_MIB=256", "MEMORY_SPIKE_LIMIT_MIB=64")
+	col := startGateway(t, sink, memoryLimited(badInputMemMiB)...)
 	c := newRawClient(col)
 	before := loadTraces(1, 100)
 	col.Send(t, before)

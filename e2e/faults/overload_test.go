@@ -20,7 +20,7 @@ const (
 // acknowledged span is delivered, and health is green afterwards.
 func TestFault3Overload(t *testing.T) {
 	sink := startSeqSink(t, sustainableSpans)
-	col := startGateway(t, sink, "EXPORT_QUEUE_SPANS=50000", "MEMORY_LIMIT_MIB=256", "MEMORY_SPIKE_LIMIT_MIB=64")
+	col := startGateway(t, sink, append(memoryLimited(overloadMemMiB), "EXPORT_QUEUE_SPANS=50000")...)
 	s := sample(col, "otlp_grpc/jaeger")
 	l := newLoad(col, 10*sustainableSpans, 8)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

@@ -94,7 +94,7 @@ func TestFault8SamplingBurst(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = intake.Close() })
-	col := startGateway(t, startSeqSink(t, 0), "DD_INTAKE_URL="+intake.URL, "MEMORY_LIMIT_MIB=256", "MEMORY_SPIKE_LIMIT_MIB=64")
+	col := startGateway(t, startSeqSink(t, 0), append(memoryLimited(overloadMemMiB), "DD_INTAKE_URL="+intake.URL)...)
 	l := newLoad(col, 20000, 8)
 	l.environment = "production"
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
