@@ -1,6 +1,7 @@
 package routelatencyconnector
 
 import (
+	"math"
 	"os"
 	"testing"
 )
@@ -38,8 +39,9 @@ func TestCostBudget(t *testing.T) {
 		allocsPerBatch int64   // a batch is 1,000 requests, ~4,500 spans
 	}{
 		// Allocations that come with time, not with spans (the resolver's once-a-second sweep copying its maps, a
-		// sketch growing its range), are shared among a run's batches: 0 to 2 per batch, more the slower the machine
-		// runs (2 in a run at 1.78x the reference on 2026-12-01).
+		// sketch growing its range), are shared among a run's batches: 0 to 2 per batch at the reference's speed,
+		// more the slower the machine runs (2 in a run at 1.78x the reference on 2026-12-01; BenchmarkConnectorDashboard
+		// 4 at 1.63x on 2026-12-02), which timeAllocs allows for.
 		{"BenchmarkConnector", BenchmarkConnector, 130, 3},
 		// Three objectives: 190-206 ns/span on 2026-12-01 against BenchmarkConnector's 128-149 in the same runs.
 		{"BenchmarkConnectorSLO", BenchmarkConnectorSLO, 200, 3},
@@ -57,12 +59,19 @@ func TestCostBudget(t *testing.T) {
 	} {
 		r := best(tc.bench)
 		ns, allocs, budget := r.Extra["ns/span"], r.AllocsPerOp(), 2*tc.nsPerSpan*scale
-		t.Logf("%s: %.1f ns/span (budget %.0f), %d allocs per batch (budget %d)", tc.name, ns, budget, allocs, tc.allocsPerBatch+tc.allocsPerBatch/10)
+		allocBudget := tc.allocsPerBatch + tc.allocsPerBatch/10 + timeAllocs(scale)
+		t.Logf("%s: %.1f ns/span (budget %.0f), %d allocs per batch (budget %d)", tc.name, ns, budget, allocs, allocBudget)
 		if ns > budget {
 			t.Errorf("%s: %.1f ns/span, more than twice the documented %.0f (x %.2f for this machine)", tc.name, ns, tc.nsPerSpan, scale)
 		}
-		if allocs > tc.allocsPerBatch+tc.allocsPerBatch/10 {
-			t.Errorf("%s: %d allocations per batch, documented %d", tc.name, allocs, tc.allocsPerBatch)
+		if allocs > allocBudget {
+			t.Errorf("%s: %d allocations per batch, documented %d (+ %d for this machine's speed)", tc.name, allocs, tc.allocsPerBatch, timeAllocs(scale))
 		}
 	}
+}
+
+// timeAllocs is what a batch may allocate over its documented count on a machine scale times slower than the
+// reference: the allocations that come with time (0 to 2 a batch at the reference's speed) fall on fewer batches.
+func timeAllocs(scale float64) int64 {
+	return int64(math.Ceil(2 * (scale - 1)))
 }
