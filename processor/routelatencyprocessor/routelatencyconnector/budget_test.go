@@ -40,8 +40,8 @@ func TestCostBudget(t *testing.T) {
 	}{
 		// Allocations that come with time, not with spans (the resolver's once-a-second sweep copying its maps, a
 		// sketch growing its range), are shared among a run's batches: 0 to 2 per batch at the reference's speed,
-		// more the slower the machine runs (2 in a run at 1.78x the reference on 2026-12-01; BenchmarkConnectorDashboard
-		// 4 at 1.63x on 2026-12-02), which timeAllocs allows for.
+		// more the slower the machine runs (2 in a run at 1.78x the reference on 2026-12-01;
+		// BenchmarkConnectorDashboard 4 at 1.63x on 2026-12-02), which timeAllocs allows for.
 		{"BenchmarkConnector", BenchmarkConnector, 130, 3},
 		// Three objectives: 190-206 ns/span on 2026-12-01 against BenchmarkConnector's 128-149 in the same runs.
 		{"BenchmarkConnectorSLO", BenchmarkConnectorSLO, 200, 3},

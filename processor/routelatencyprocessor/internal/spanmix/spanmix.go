@@ -117,7 +117,7 @@ func RunOnCopies(b *testing.B, batch ptrace.Traces, consume func(ptrace.Traces) 
 	for i := 0; i < b.N; i++ {
 		if i%copiesPerRound == 0 {
 			b.StopTimer()
-			copies = nil
+			copies = nil // the last round's copies go before the next are made
 			copies = Copies(batch, copiesPerRound)
 			runtime.GC()
 			b.StartTimer()
