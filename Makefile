@@ -4,7 +4,7 @@ SHELL := /bin/bash
 
 OCB_VERSION     := v0.152.0
 MDATAGEN_DIRS   := processor/routelatencyprocessor processor/routelatencyprocessor/routelatencyconnector \
-                   extension/checkedfilestorage
+                   extension/checkedfilestorage extension/softmemorylimit
 COMPONENT_DIR   := processor/routelatencyprocessor
 BIN             := bin/otelcol-apm
 SHOPAPI         := bin/shopapi
@@ -73,6 +73,7 @@ check-leftovers:
 unit:
 	cd $(COMPONENT_DIR) && go vet ./... && CGO_ENABLED=1 go test -race -count=1 ./...
 	cd extension/checkedfilestorage && go vet ./... && CGO_ENABLED=1 go test -race -count=1 ./...
+	cd extension/softmemorylimit && go vet ./... && CGO_ENABLED=1 go test -race -count=1 ./...
 
 BENCH := bin/bench
 TELEMETRYGEN := $(TOOLS_BIN)/telemetrygen

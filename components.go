@@ -20,6 +20,7 @@ import (
 	transformprocessor "github.com/open-telemetry/opentelemetry-collector-contrib/processor/transformprocessor"
 	zipkinreceiver "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/zipkinreceiver"
 	checkedfilestorage "github.com/otelcol-apm/otelcol-apm/extension/checkedfilestorage"
+	softmemorylimit "github.com/otelcol-apm/otelcol-apm/extension/softmemorylimit"
 	routelatencyprocessor "github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor"
 	routelatencyconnector "github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/routelatencyconnector"
 	"go.opentelemetry.io/collector/component"
@@ -64,6 +65,7 @@ func components() (otelcol.Factories, error) {
 		filestorage.NewFactory(),
 		checkedfilestorage.NewFactory(),
 		bearertokenauthextension.NewFactory(),
+		softmemorylimit.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
@@ -74,6 +76,7 @@ func components() (otelcol.Factories, error) {
 		filestorage.NewFactory().Type():              "github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage v0.152.0",
 		checkedfilestorage.NewFactory().Type():       "github.com/otelcol-apm/otelcol-apm/extension/checkedfilestorage v0.0.0",
 		bearertokenauthextension.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/extension/bearertokenauthextension v0.152.0",
+		softmemorylimit.NewFactory().Type():          "github.com/otelcol-apm/otelcol-apm/extension/softmemorylimit v0.0.0",
 	})
 
 	factories.Receivers, err = otelcol.MakeFactoryMap[receiver.Factory](

@@ -27,6 +27,7 @@ require (
 	github.com/open-telemetry/opentelemetry-collector-contrib/processor/transformprocessor v0.152.0
 	github.com/open-telemetry/opentelemetry-collector-contrib/receiver/zipkinreceiver v0.152.0
 	github.com/otelcol-apm/otelcol-apm/extension/checkedfilestorage v0.0.0
+	github.com/otelcol-apm/otelcol-apm/extension/softmemorylimit v0.0.0
 	github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor v0.0.0
 	github.com/stretchr/testify v1.11.1
 	github.com/tinylib/msgp v1.6.3
@@ -458,3 +459,5 @@ require (
 replace github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor => ./processor/routelatencyprocessor
 
 replace github.com/otelcol-apm/otelcol-apm/extension/checkedfilestorage => ./extension/checkedfilestorage
+
+replace github.com/otelcol-apm/otelcol-apm/extension/softmemorylimit => ./extension/softmemorylimit

@@ -143,7 +143,7 @@ func TestComponentsListsEveryComponent(t *testing.T) {
 		"memory_limiter", "batch", "resource", "transform", "filter", "tail_sampling", "routelatency",
 		"otlp_grpc", "otlp_http", "debug", "datadog", "file", "prometheus", "loadbalancing",
 		"routing", "span_metrics",
-		"health_check", "pprof", "file_storage", "checked_file_storage", "bearertokenauth",
+		"health_check", "pprof", "file_storage", "checked_file_storage", "bearertokenauth", "soft_memory_limit",
 	} {
 		if !bytes.Contains(out, []byte("name: "+name+"\n")) {
 			t.Errorf("components does not list %q", name)

@@ -25,7 +25,8 @@ func buildah(args ...string) *exec.Cmd {
 // Its binary lists the components; with the default configuration it refuses to serve the route dashboard on all
 // interfaces without a token; with one it starts healthy, with the route metrics and the dashboard on all
 // interfaces (where an in-cluster Prometheus or a port-forward reaches them), the dashboard behind its token, and
-// counts a request sent to it. The load balancer overlay in the image validates.
+// counts a request sent to it, with the Go runtime's soft memory limit set from the memory_limiter's. The load
+// balancer overlay in the image validates.
 func TestImage(t *testing.T) {
 	image := os.Getenv("OTELCOL_APM_IMAGE")
 	if image == "" {
@@ -59,7 +60,7 @@ func TestImage(t *testing.T) {
 	if err != nil {
 		t.Fatalf("components: %v\n%s", err, out)
 	}
-	for _, c := range []string{"routelatency", "checked_file_storage", "loadbalancing", "datadog", "tail_sampling"} {
+	for _, c := range []string{"routelatency", "checked_file_storage", "soft_memory_limit", "loadbalancing", "datadog", "tail_sampling"} {
 		if !strings.Contains(string(out), "name: "+c+"\n") {
 			t.Errorf("the image's binary does not list %s", c)
 		}
@@ -107,6 +108,10 @@ func TestImage(t *testing.T) {
 		_, err := harness.Get(fmt.Sprintf("http://127.0.0.1:%d/", health))
 		return err == nil, fmt.Sprint(err, logs.String())
 	})
+	// The image sets no GOMEMLIMIT: the runtime's soft limit is 80 % of the memory_limiter's default 512 MiB.
+	if !strings.Contains(logs.String(), `"soft_limit_mib": 409, "limit_mib": 512`) {
+		t.Errorf("the image's collector did not set the Go runtime's soft memory limit from MEMORY_LIMIT_MIB:\n%s", logs.String())
+	}
 	for _, port := range []int{health, metrics, dashboard, grpcPort} {
 		if !listensOnAllInterfaces(t, port) {
 			t.Errorf("port %d listens on loopback only in the image", port)
