@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/aggregate"
 	"github.com/otelcol-apm/otelcol-apm/processor/routelatencyprocessor/internal/breakdown"
@@ -50,6 +51,9 @@ type breakdowns struct {
 	// nextSweep paces the sweeps that record requests whose grace has ended (a tenth of the grace).
 	nextSweep  time.Time
 	sweepEvery time.Duration
+	// recordFunc is record, made once; recordAt is the time the store's calls of it record at.
+	recordFunc func(breakdown.Request, breakdown.Split)
+	recordAt   time.Time
 }
 
 // breakdownShards are the joins, by service, sharing one max_spans and one metrics store. There are as many as the
@@ -73,11 +77,13 @@ func newBreakdownShards(cfg BreakdownConfig, metrics aggregate.Config, shards in
 	limits := breakdown.Limits{Grace: cfg.Grace, MaxSpans: cfg.MaxSpans, MaxSpansPerTrace: cfg.MaxSpansPerTrace, Shared: &bs.held,
 		FreeEntries: max(breakdown.DefaultFreeEntries, cfg.MaxSpans/10), Free: &bs.free}
 	for range shards {
-		bs.shards = append(bs.shards, &breakdowns{
+		b := &breakdowns{
 			store: breakdown.NewStore(limits), reader: breakdown.NewReader(), interval: map[breakdown.Key]*breakdown.Totals{},
 			metrics: bs.metrics, threshold: cfg.NPlusOneThreshold, names: map[string]ownedName{}, sweepEvery: cfg.Grace / 10,
 			errors: errors,
-		})
+		}
+		b.recordFunc = b.record
+		bs.shards = append(bs.shards, b)
 	}
 	return bs
 }
@@ -122,25 +128,43 @@ func (b *breakdowns) sweepIfDue(now time.Time) {
 		return
 	}
 	b.nextSweep = now.Add(b.sweepEvery)
-	b.store.Sweep(now, func(req breakdown.Request, split breakdown.Split) {
-		t, ok := b.interval[req.Key]
-		if !ok {
-			t = breakdown.NewTotals()
-			b.interval[req.Key] = t
+	b.recordAt = now
+	b.store.Sweep(now, b.recordFunc)
+}
+
+// makeRoom makes room in the join for a resource's spans, recording early the requests of earlier batches that have
+// waited longest when max_spans would be passed (breakdown.Store.MakeRoom; the caller holds mu).
+func (b *breakdowns) makeRoom(now time.Time, rs ptrace.ResourceSpans) {
+	n := 0
+	sss := rs.ScopeSpans()
+	for i := 0; i < sss.Len(); i++ {
+		n += sss.At(i).Spans().Len()
+	}
+	b.recordAt = now
+	b.store.MakeRoom(now, n, b.recordFunc)
+}
+
+// record adds a recorded request's split into its route's totals, and its descendants' exceptions into the error
+// groups.
+func (b *breakdowns) record(req breakdown.Request, split breakdown.Split) {
+	now := b.recordAt
+	t, ok := b.interval[req.Key]
+	if !ok {
+		t = breakdown.NewTotals()
+		b.interval[req.Key] = t
+	}
+	t.Add(split, req.Span, req.Count, req.TraceID, b.threshold)
+	if b.errors != nil {
+		route := errorgroups.RouteKey{Service: req.Key.Service, Environment: req.Key.Environment, Method: req.Key.Method, Route: req.Key.Route}
+		for _, e := range split.Exceptions {
+			b.errors.Record(route, req.Version, errorgroups.Exception{Type: e.Type, Message: e.Message, Stacktrace: e.Stacktrace,
+				Fingerprint: e.Fingerprint, Failed: req.Failed}, req.TraceID, req.Count, now)
 		}
-		t.Add(split, req.Span, req.Count, req.TraceID, b.threshold)
-		if b.errors != nil {
-			route := errorgroups.RouteKey{Service: req.Key.Service, Environment: req.Key.Environment, Method: req.Key.Method, Route: req.Key.Route}
-			for _, e := range split.Exceptions {
-				b.errors.Record(route, req.Version, errorgroups.Exception{Type: e.Type, Message: e.Message, Stacktrace: e.Stacktrace,
-					Fingerprint: e.Fingerprint, Failed: req.Failed}, req.TraceID, req.Count, now)
-			}
-			if req.Unexplained != "" && len(split.Exceptions) == 0 {
-				b.errors.Record(route, req.Version, errorgroups.Exception{Type: errorgroups.StatusError, Message: req.Unexplained, Failed: true},
-					req.TraceID, req.Count, now)
-			}
+		if req.Unexplained != "" && len(split.Exceptions) == 0 {
+			b.errors.Record(route, req.Version, errorgroups.Exception{Type: errorgroups.StatusError, Message: req.Unexplained, Failed: true},
+				req.TraceID, req.Count, now)
 		}
-	})
+	}
 }
 
 // drain sweeps, records the interval's totals into the breakdown metrics and hands them over, with the store's

@@ -189,7 +189,10 @@ func TestBreakdownJoinsBatchesAndShowsOnTheRoutePage(t *testing.T) {
 	assert.InDelta(t, 0.009, parts["http payments:8080"][1], 1e-9)
 	assert.InDelta(t, 0.011, parts["self "][1], 1e-9)
 
-	metadatatest.AssertEqualConnectorRoutelatencyBreakdownRequests(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualConnectorRoutelatencyBreakdownRequests(t, tel, []metricdata.DataPoint[int64]{
+		{Value: 1, Attributes: attribute.NewSet(attribute.String("trigger", "grace"))},
+		{Value: 0, Attributes: attribute.NewSet(attribute.String("trigger", "bound"))},
+	}, metricdatatest.IgnoreTimestamp())
 	metadatatest.AssertEqualConnectorRoutelatencyBreakdownUnjoinedSpans(t, tel, []metricdata.DataPoint[int64]{
 		{Value: 1, Attributes: attribute.NewSet(attribute.String("reason", "late"))},
 		{Value: 1, Attributes: attribute.NewSet(attribute.String("reason", "orphan"))},
@@ -197,8 +200,9 @@ func TestBreakdownJoinsBatchesAndShowsOnTheRoutePage(t *testing.T) {
 	}, metricdatatest.IgnoreTimestamp())
 }
 
-// At max_spans the join drops what comes without reading it, and counts it: a request that came first is recorded
-// with the descendants held before the bound.
+// A batch larger than max_spans: the join drops what does not fit without reading it, and counts it (room is made
+// only from requests of earlier batches); the request, listed first, is recorded with the descendants held before
+// the bound.
 func TestBreakdownAtItsBoundCountsWhatItDrops(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.Breakdown.MaxSpans, cfg.Breakdown.MaxSpansPerTrace = 5, 5 // the request and four queries
@@ -241,5 +245,70 @@ func TestBreakdownAtItsBoundCountsWhatItDrops(t *testing.T) {
 		{Value: 0, Attributes: attribute.NewSet(attribute.String("reason", "late"))},
 		{Value: 0, Attributes: attribute.NewSet(attribute.String("reason", "orphan"))},
 		{Value: 2, Attributes: attribute.NewSet(attribute.String("reason", "bound"))},
+	}, metricdatatest.IgnoreTimestamp())
+}
+
+// TestBreakdownPastItsBoundRecordsEveryRequest: forty batches of one request and its four queries each, one every
+// 10 ms, against a max_spans of 20 (four traces). Each batch makes room by recording the request that has waited
+// longest, early, with its queries (they came in its batch): every request gets its whole breakdown, none is
+// dropped, and own telemetry counts which were recorded at the bound.
+func TestBreakdownPastItsBoundRecordsEveryRequest(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Breakdown.MaxSpans = 20
+	cfg.Dashboard.Endpoint = "127.0.0.1:0"
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	clock := &fakeClock{now: t0, ticks: make(chan time.Time)}
+	c, err := newRouteConnector(metadatatest.NewSettings(tel), cfg, &consumertest.MetricsSink{}, clock)
+	require.NoError(t, err)
+	ctx := context.Background()
+	const requests = 40
+	for i := range requests {
+		at := t0.Add(time.Duration(i) * 10 * time.Millisecond)
+		clock.set(at)
+		o := orderTrace{start: at.Add(-time.Second)}
+		td := o.batch("shop", func(s ptrace.SpanSlice) {
+			for q := range 4 {
+				o.span(s, byte(2+q), 1, "SELECT shop", ptrace.SpanKindClient, 1+5*q, 5+5*q, map[string]any{"db.system": "sqlite", "db.name": "shop"})
+			}
+			o.span(s, 1, 0, "GET /orders/{order_id}", ptrace.SpanKindServer, 0, 34, map[string]any{
+				"http.request.method": "GET", "http.route": "/orders/{order_id}", "http.response.status_code": 200})
+		})
+		spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+		for k := 0; k < spans.Len(); k++ {
+			spans.At(k).SetTraceID(pcommon.TraceID{7, byte(i)})
+		}
+		require.NoError(t, c.ConsumeTraces(ctx, td))
+		assert.LessOrEqual(t, c.breakdowns.Held(), int64(20))
+	}
+	clock.set(t0.Add(10 * time.Second))
+	require.NoError(t, c.flush(ctx))
+
+	var body struct {
+		Breakdown struct {
+			Requests uint64
+			Parts    []struct {
+				Category        string
+				CallsPerRequest float64 `json:"calls_per_request"`
+			}
+		}
+	}
+	require.NoError(t, json.Unmarshal(orderSeries(t, c), &body))
+	assert.Equal(t, uint64(requests), body.Breakdown.Requests, "every request has its breakdown")
+	for _, p := range body.Breakdown.Parts {
+		if p.Category == "db" {
+			assert.InDelta(t, 4.0, p.CallsPerRequest, 1e-9, "with every query of its batch")
+		}
+	}
+	// Once four requests wait, each batch of five needs the room of one: only the last four wait their grace (the
+	// flush records them).
+	metadatatest.AssertEqualConnectorRoutelatencyBreakdownRequests(t, tel, []metricdata.DataPoint[int64]{
+		{Value: 4, Attributes: attribute.NewSet(attribute.String("trigger", "grace"))},
+		{Value: requests - 4, Attributes: attribute.NewSet(attribute.String("trigger", "bound"))},
+	}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualConnectorRoutelatencyBreakdownUnjoinedSpans(t, tel, []metricdata.DataPoint[int64]{
+		{Value: 0, Attributes: attribute.NewSet(attribute.String("reason", "late"))},
+		{Value: 0, Attributes: attribute.NewSet(attribute.String("reason", "orphan"))},
+		{Value: 0, Attributes: attribute.NewSet(attribute.String("reason", "bound"))},
 	}, metricdatatest.IgnoreTimestamp())
 }

@@ -77,6 +77,8 @@ type routeConnector struct {
 	// reasonLate, reasonOrphan and reasonBound label the breakdown's unjoined spans; outcome* the exceptions.
 	reasonLate, reasonOrphan, reasonBound            metric.AddOption
 	outcomeRecorded, outcomeFolded, outcomeTruncated metric.AddOption
+	// triggerGrace and triggerBound label the recorded breakdowns.
+	triggerGrace, triggerBound metric.AddOption
 
 	stop     chan struct{}
 	done     chan struct{}
@@ -104,6 +106,8 @@ func newRouteConnector(set connector.Settings, cfg *Config, next consumer.Metric
 		outcomeRecorded:  metric.WithAttributes(attribute.String("outcome", "recorded")),
 		outcomeFolded:    metric.WithAttributes(attribute.String("outcome", "folded")),
 		outcomeTruncated: metric.WithAttributes(attribute.String("outcome", "truncated")),
+		triggerGrace:     metric.WithAttributes(attribute.String("trigger", "grace")),
+		triggerBound:     metric.WithAttributes(attribute.String("trigger", "bound")),
 	}
 	sc := storeConfig(cfg)
 	if cfg.CollectorInstanceID {
@@ -312,7 +316,8 @@ func (c *routeConnector) recordBreakdowns(ctx context.Context, now time.Time) {
 			c.history.RecordBreakdown(dashboard.RouteKey(key), t, now)
 		}
 	}
-	c.telemetry.ConnectorRoutelatencyBreakdownRequests.Add(ctx, counts.Recorded)
+	c.telemetry.ConnectorRoutelatencyBreakdownRequests.Add(ctx, counts.Recorded-counts.Early, c.triggerGrace)
+	c.telemetry.ConnectorRoutelatencyBreakdownRequests.Add(ctx, counts.Early, c.triggerBound)
 	c.telemetry.ConnectorRoutelatencyBreakdownCycles.Add(ctx, counts.Cycles)
 	c.telemetry.ConnectorRoutelatencyBreakdownUnjoinedSpans.Add(ctx, counts.Late, c.reasonLate)
 	c.telemetry.ConnectorRoutelatencyBreakdownUnjoinedSpans.Add(ctx, counts.Orphans, c.reasonOrphan)
@@ -353,6 +358,7 @@ func (c *routeConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 		if bd != nil {
 			bd.mu.Lock()
 			bd.sweepIfDue(arrival)
+			bd.makeRoom(arrival, rs)
 			service, serviceID = bd.own(attrs.Service)
 			environment, _ = bd.own(attrs.Environment)
 			bdVersion, _ = bd.own(version)

@@ -36,6 +36,19 @@ func (k *dueTimes) set(h uint64, due int64) (prev int64, ok bool) {
 	return 0, false
 }
 
+// recorded sets h's time to at, earlier than it was: h's requests were recorded before they were due.
+func (k *dueTimes) recorded(h uint64, at int64) {
+	h = max(h, 1)
+	if 2*(k.n+1) > len(k.cur) {
+		k.grow()
+	}
+	slot, found := probe(k.cur, h)
+	if !found {
+		k.n++
+	}
+	*slot = dueSlot{h, at}
+}
+
 // get returns h's time, if h is known.
 func (k *dueTimes) get(h uint64) (int64, bool) {
 	h = max(h, 1)

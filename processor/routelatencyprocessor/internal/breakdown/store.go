@@ -68,6 +68,8 @@ type Counts struct {
 	Dropped, Orphans int64
 	// Cycles counts requests whose descendants' parent links formed a cycle or repeated a span id.
 	Cycles int64
+	// Early counts the recorded requests that MakeRoom recorded before their grace ended (among Recorded).
+	Early int64
 }
 
 // Add adds o's counts into c (stores sharded by service report as one).
@@ -77,6 +79,7 @@ func (c *Counts) Add(o Counts) {
 	c.Dropped += o.Dropped
 	c.Orphans += o.Orphans
 	c.Cycles += o.Cycles
+	c.Early += o.Early
 }
 
 // Store joins request spans with their descendants of the same service by trace, across batches: a request is
@@ -347,6 +350,44 @@ func (s *Store) DropSpan(trace pcommon.TraceID, service uint32) {
 	s.counts.Dropped++
 }
 
+// MakeRoom makes room for n more records (over the stores that share MaxSpans) by recording requests before their
+// grace ended, longest waiting first: under a load whose grace's worth of records passes the bound, each request
+// waits as long as the bound allows (its descendants in the same batch, the common case, still join), rather than
+// most requests getting no breakdown. The caller makes room before a batch's spans, so that only requests of
+// earlier batches are recorded early; what then does not fit (a batch larger than MaxSpans, or records of
+// descendants whose requests never came) is dropped as before.
+func (s *Store) MakeRoom(at time.Time, n int, record func(Request, Split)) {
+	limit := int64(s.limits.MaxSpans - n)
+	if s.heldAll() <= limit || s.due.len() == 0 {
+		return
+	}
+	now := at.UnixNano()
+	s.endRun() // the run's entry may be a waiting request's
+	s.dropKnown = false
+	// What is due is recorded as a sweep would, so that swept can say so; then the early ones.
+	for s.due.len() > 0 && s.due.front().at <= now {
+		s.recordDue(s.due.pop(), now, record)
+	}
+	s.swept = max(s.swept, now)
+	for s.due.len() > 0 && s.heldAll() > limit {
+		d := s.due.pop()
+		s.counts.Early++
+		if d.pending != nil && !d.pending.inMap {
+			// Its detached entry's key must read as recorded, so that a descendant still to come is late.
+			s.detachedDue.recorded(s.hash(recordsKey{d.req.TraceID, d.req.ServiceID}), now)
+		}
+		s.recordDue(d, now, record)
+	}
+}
+
+// heldAll is the records held over the stores that share MaxSpans.
+func (s *Store) heldAll() int64 {
+	if s.limits.Shared != nil {
+		return s.limits.Shared.Load()
+	}
+	return int64(s.held)
+}
+
 // Held is the number of records held: descendants and waiting requests.
 func (s *Store) Held() int { return s.held }
 
@@ -358,12 +399,7 @@ func (s *Store) maxFree() int {
 }
 
 // full reports MaxSpans reached, over the stores that share it.
-func (s *Store) full() bool {
-	if s.limits.Shared != nil {
-		return s.limits.Shared.Load() >= int64(s.limits.MaxSpans)
-	}
-	return s.held >= s.limits.MaxSpans
-}
+func (s *Store) full() bool { return s.heldAll() >= int64(s.limits.MaxSpans) }
 
 // hold counts n more records held (n < 0: let go).
 func (s *Store) hold(n int) {
@@ -381,61 +417,7 @@ func (s *Store) Sweep(at time.Time, record func(Request, Split)) {
 	// A key is needed until a grace after its request is due: generations of two graces keep it two to four.
 	s.detachedDue.rotate(now, 2*int64(s.limits.Grace))
 	for s.due.len() > 0 && s.due.front().at <= now {
-		d := s.due.pop()
-		k := recordsKey{d.req.TraceID, d.req.ServiceID}
-		r := d.pending
-		if r == nil { // descendants that came after the request made the entry, if any did
-			r = s.records[k]
-		}
-		// A detached entry's request may have descendants in later runs too, in records.
-		var later *records
-		if r != nil && !r.inMap {
-			if m := s.records[k]; m != nil && m.done == 0 {
-				later = m
-			}
-		}
-		var spans []Span
-		if r != nil {
-			spans = r.spans
-		}
-		if later != nil {
-			s.scratch = append(append(s.scratch[:0], spans...), later.spans...)
-			spans = s.scratch
-		}
-		split := s.compute.Compute(d.req.Span, spans)
-		for _, e := range r.heldExceptions() {
-			if s.compute.walked(e.span, spans) {
-				split.Exceptions = append(split.Exceptions, e.Exception)
-			}
-		}
-		for _, e := range later.heldExceptions() {
-			if s.compute.walked(e.span, spans) {
-				split.Exceptions = append(split.Exceptions, e.Exception)
-			}
-		}
-		if split.Cycle {
-			s.counts.Cycles++
-		}
-		s.counts.Recorded++
-		s.hold(-1)
-		record(d.req, split)
-		if later != nil && later.pending == 0 {
-			s.done(later, now)
-		}
-		if r == nil {
-			continue // a request alone keeps nothing (the common single-span trace): a later child is an orphan
-		}
-		if d.pending != nil {
-			r.pending--
-		}
-		switch {
-		case r.pending > 0:
-		case r.inMap:
-			s.done(r, now)
-		default: // detached: nothing else references it
-			s.hold(-(len(r.spans) + len(r.exceptions)))
-			s.recycle(r)
-		}
+		s.recordDue(s.due.pop(), now, record)
 	}
 	// Entries put back below are due later than now: the loop ends before reaching them.
 	grace := int64(s.limits.Grace)
@@ -458,6 +440,65 @@ func (s *Store) Sweep(at time.Time, record func(Request, Split)) {
 		default:
 			s.expiries.push(expiry{r.expires, k, r})
 		}
+	}
+}
+
+// recordDue records a request popped from the due queue, with the descendants held for it, and lets go of what
+// nothing else waits for (the run ended: no run holds its entry).
+func (s *Store) recordDue(d dueRequest, now int64, record func(Request, Split)) {
+	k := recordsKey{d.req.TraceID, d.req.ServiceID}
+	r := d.pending
+	if r == nil { // descendants that came after the request made the entry, if any did
+		r = s.records[k]
+	}
+	// A detached entry's request may have descendants in later runs too, in records.
+	var later *records
+	if r != nil && !r.inMap {
+		if m := s.records[k]; m != nil && m.done == 0 {
+			later = m
+		}
+	}
+	var spans []Span
+	if r != nil {
+		spans = r.spans
+	}
+	if later != nil {
+		s.scratch = append(append(s.scratch[:0], spans...), later.spans...)
+		spans = s.scratch
+	}
+	split := s.compute.Compute(d.req.Span, spans)
+	for _, e := range r.heldExceptions() {
+		if s.compute.walked(e.span, spans) {
+			split.Exceptions = append(split.Exceptions, e.Exception)
+		}
+	}
+	for _, e := range later.heldExceptions() {
+		if s.compute.walked(e.span, spans) {
+			split.Exceptions = append(split.Exceptions, e.Exception)
+		}
+	}
+	if split.Cycle {
+		s.counts.Cycles++
+	}
+	s.counts.Recorded++
+	s.hold(-1)
+	record(d.req, split)
+	if later != nil && later.pending == 0 {
+		s.done(later, now)
+	}
+	if r == nil {
+		return // a request alone keeps nothing (the common single-span trace): a later child is an orphan
+	}
+	if d.pending != nil {
+		r.pending--
+	}
+	switch {
+	case r.pending > 0:
+	case r.inMap:
+		s.done(r, now)
+	default: // detached: nothing else references it
+		s.hold(-(len(r.spans) + len(r.exceptions)))
+		s.recycle(r)
 	}
 }
 

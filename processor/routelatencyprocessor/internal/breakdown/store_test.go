@@ -277,3 +277,67 @@ func TestDetachedEntryMeetsLaterRunsAndSharedRequests(t *testing.T) {
 	assert.Zero(t, s.Held())
 	assert.Empty(t, s.records)
 }
+
+// MakeRoom records the longest-waiting requests early, with the descendants they have by then, until what the next
+// batch brings fits under MaxSpans: every request still gets a breakdown. A descendant of a request recorded early
+// comes late; descendants whose request never came hold what they hold (no room is made from them).
+func TestMakeRoomRecordsTheLongestWaitingRequestsEarly(t *testing.T) {
+	s := NewStore(Limits{Grace: 5 * time.Second, MaxSpans: 32, MaxSpansPerTrace: 10})
+	var got []recorded
+	record := func(r Request, sp Split) {
+		sp.Parts = slices.Clone(sp.Parts)
+		got = append(got, recorded{r, sp})
+	}
+	traceOf := func(i int) pcommon.TraceID { return pcommon.TraceID{2, byte(i)} }
+	// Eight batches of a trace each, a query and its request (descendants first, as an SDK exports them).
+	for i := range 8 {
+		at := t0.Add(time.Duration(i) * time.Millisecond)
+		s.MakeRoom(at, 2, record)
+		s.AddSpan(traceOf(i), shopID, child(2, 1, 10, 30, sqlite), at)
+		s.AddRequest(Request{Key: shop, ServiceID: shopID, TraceID: traceOf(i), Span: request(100 * ms)}, at)
+	}
+	assert.Empty(t, got, "16 held: room for more")
+	// A batch of 16 descendants whose requests are in another batch still to come.
+	s.MakeRoom(t0.Add(20*time.Millisecond), 16, record)
+	for i := range 16 {
+		s.AddSpan(pcommon.TraceID{3, byte(i)}, shopID, child(2, 1, 0, 1, sqlite), t0.Add(20*time.Millisecond))
+	}
+	assert.Empty(t, got, "32 held: just fits")
+
+	// A batch of three spans: the two longest-waiting requests are recorded, whole, before their grace ended.
+	s.MakeRoom(t0.Add(time.Second), 3, record)
+	require.Len(t, got, 2)
+	for i, r := range got {
+		assert.Equal(t, traceOf(i), r.req.TraceID, "longest waiting first")
+		assert.Equal(t, map[Part]int64{sqlite: 20 * ms, self: 80 * ms}, parts(r.split))
+	}
+	assert.Equal(t, 28, s.Held())
+	s.AddSpan(traceOf(0), shopID, child(3, 1, 40, 50, sqlite), t0.Add(2*time.Second))
+	assert.Equal(t, Counts{Recorded: 2, Early: 2, Late: 1}, s.Drain(), "after its request was recorded early: late")
+
+	// No room is made from descendants whose requests never came: past the waiting requests, a batch is dropped.
+	got = nil
+	s.MakeRoom(t0.Add(3*time.Second), 40, record)
+	assert.Len(t, got, 6, "every waiting request recorded")
+	assert.Equal(t, 16, s.Held(), "the 16 descendants without their request")
+	for i := range 40 {
+		s.AddSpan(pcommon.TraceID{4, byte(i)}, shopID, child(2, 1, 0, 1, sqlite), t0.Add(3*time.Second))
+	}
+	assert.Equal(t, Counts{Recorded: 6, Early: 6, Dropped: 24}, s.Drain())
+}
+
+// A request already due when MakeRoom runs is recorded as a sweep would have, not counted early, and makes room.
+func TestMakeRoomRecordsWhatIsDueFirst(t *testing.T) {
+	s := NewStore(Limits{Grace: 5 * time.Second, MaxSpans: 4, MaxSpansPerTrace: 10})
+	var got []pcommon.TraceID
+	record := func(r Request, _ Split) { got = append(got, r.TraceID) }
+	due, waiting := pcommon.TraceID{6}, pcommon.TraceID{7}
+	s.AddRequest(Request{Key: shop, ServiceID: shopID, TraceID: due, Span: request(100 * ms)}, t0)
+	s.AddRequest(Request{Key: shop, ServiceID: shopID, TraceID: waiting, Span: request(100 * ms)}, t0.Add(4*time.Second))
+	s.AddSpan(pcommon.TraceID{8}, shopID, child(2, 1, 0, 1, sqlite), t0.Add(4*time.Second))
+	s.AddSpan(pcommon.TraceID{9}, shopID, child(2, 1, 0, 1, sqlite), t0.Add(4*time.Second))
+	require.Equal(t, 4, s.Held())
+	s.MakeRoom(t0.Add(6*time.Second), 1, record)
+	assert.Equal(t, []pcommon.TraceID{due}, got, "room for one: the due request is enough")
+	assert.Equal(t, Counts{Recorded: 1}, s.Drain())
+}

@@ -125,7 +125,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ConnectorRoutelatencyBreakdownRequests, err = builder.meter.Int64Counter(
 		"otelcol_connector_routelatency_breakdown_requests",
-		metric.WithDescription("Requests whose breakdown was recorded, a grace after their span arrived. [Development]"),
+		metric.WithDescription("Requests whose breakdown was recorded - a grace after their span arrived, or earlier at max_spans (trigger). [Development]"),
 		metric.WithUnit("{request}"),
 	)
 	errs = errors.Join(errs, err)

@@ -54,7 +54,7 @@ func AssertEqualConnectorRoutelatencyBreakdownRecords(t *testing.T, tt *componen
 func AssertEqualConnectorRoutelatencyBreakdownRequests(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_connector_routelatency_breakdown_requests",
-		Description: "Requests whose breakdown was recorded, a grace after their span arrived. [Development]",
+		Description: "Requests whose breakdown was recorded - a grace after their span arrived, or earlier at max_spans (trigger). [Development]",
 		Unit:        "{request}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
