@@ -372,8 +372,9 @@ func (s *Store) MakeRoom(at time.Time, n int, record func(Request, Split)) {
 	for s.due.len() > 0 && s.heldAll() > limit {
 		d := s.due.pop()
 		s.counts.Early++
-		if d.pending != nil && !d.pending.inMap {
-			// Its detached entry's key must read as recorded, so that a descendant still to come is late.
+		if d.pending != nil && !d.pending.inMap && d.pending.pending == 1 {
+			// Its detached entry's key must read as recorded, so that a descendant still to come is late (unless
+			// another request of the key shares the entry and still waits).
 			s.detachedDue.recorded(s.hash(recordsKey{d.req.TraceID, d.req.ServiceID}), now)
 		}
 		s.recordDue(d, now, record)
