@@ -59,6 +59,45 @@ func orderSeries(t *testing.T, c *routeConnector) []byte {
 	return rec.Body.Bytes()
 }
 
+// orderCallsPerRequest reads GET /orders/{order_id}'s breakdown from the dashboard API: the requests recorded and
+// the calls per request of each category.
+func orderCallsPerRequest(t *testing.T, c *routeConnector) (uint64, map[string]float64) {
+	var body struct {
+		Breakdown struct {
+			Requests uint64
+			Parts    []struct {
+				Category        string
+				CallsPerRequest float64 `json:"calls_per_request"`
+			}
+		}
+	}
+	require.NoError(t, json.Unmarshal(orderSeries(t, c), &body))
+	calls := map[string]float64{}
+	for _, p := range body.Breakdown.Parts {
+		calls[p.Category] = p.CallsPerRequest
+	}
+	return body.Breakdown.Requests, calls
+}
+
+// assertUnjoined checks the own telemetry's descendants left out of breakdowns, by reason.
+func assertUnjoined(t *testing.T, tel *componenttest.Telemetry, late, orphan, bound int64) {
+	t.Helper()
+	metadatatest.AssertEqualConnectorRoutelatencyBreakdownUnjoinedSpans(t, tel, []metricdata.DataPoint[int64]{
+		{Value: late, Attributes: attribute.NewSet(attribute.String("reason", "late"))},
+		{Value: orphan, Attributes: attribute.NewSet(attribute.String("reason", "orphan"))},
+		{Value: bound, Attributes: attribute.NewSet(attribute.String("reason", "bound"))},
+	}, metricdatatest.IgnoreTimestamp())
+}
+
+// assertRecorded checks the own telemetry's recorded breakdowns, by what recorded them.
+func assertRecorded(t *testing.T, tel *componenttest.Telemetry, grace, bound int64) {
+	t.Helper()
+	metadatatest.AssertEqualConnectorRoutelatencyBreakdownRequests(t, tel, []metricdata.DataPoint[int64]{
+		{Value: grace, Attributes: attribute.NewSet(attribute.String("trigger", "grace"))},
+		{Value: bound, Attributes: attribute.NewSet(attribute.String("trigger", "bound"))},
+	}, metricdatatest.IgnoreTimestamp())
+}
+
 // TestBreakdownJoinsBatchesAndShowsOnTheRoutePage: the queries come in a batch before their request, the
 // downstream call in one after it, within the grace; one query comes 2 s after the request was recorded (late),
 // another 30 s after (an orphan: nothing remembers a request that long). The route page's API shows the split
@@ -189,15 +228,8 @@ func TestBreakdownJoinsBatchesAndShowsOnTheRoutePage(t *testing.T) {
 	assert.InDelta(t, 0.009, parts["http payments:8080"][1], 1e-9)
 	assert.InDelta(t, 0.011, parts["self "][1], 1e-9)
 
-	metadatatest.AssertEqualConnectorRoutelatencyBreakdownRequests(t, tel, []metricdata.DataPoint[int64]{
-		{Value: 1, Attributes: attribute.NewSet(attribute.String("trigger", "grace"))},
-		{Value: 0, Attributes: attribute.NewSet(attribute.String("trigger", "bound"))},
-	}, metricdatatest.IgnoreTimestamp())
-	metadatatest.AssertEqualConnectorRoutelatencyBreakdownUnjoinedSpans(t, tel, []metricdata.DataPoint[int64]{
-		{Value: 1, Attributes: attribute.NewSet(attribute.String("reason", "late"))},
-		{Value: 1, Attributes: attribute.NewSet(attribute.String("reason", "orphan"))},
-		{Value: 0, Attributes: attribute.NewSet(attribute.String("reason", "bound"))},
-	}, metricdatatest.IgnoreTimestamp())
+	assertRecorded(t, tel, 1, 0)
+	assertUnjoined(t, tel, 1, 1, 0)
 }
 
 // A batch larger than max_spans: the join drops what does not fit without reading it, and counts it (room is made
@@ -225,27 +257,10 @@ func TestBreakdownAtItsBoundCountsWhatItDrops(t *testing.T) {
 	clock.set(t0.Add(6 * time.Second))
 	require.NoError(t, c.flush(ctx))
 
-	var body struct {
-		Breakdown struct {
-			Requests uint64
-			Parts    []struct {
-				Category        string
-				CallsPerRequest float64 `json:"calls_per_request"`
-			}
-		}
-	}
-	require.NoError(t, json.Unmarshal(orderSeries(t, c), &body))
-	assert.Equal(t, uint64(1), body.Breakdown.Requests)
-	calls := map[string]float64{}
-	for _, p := range body.Breakdown.Parts {
-		calls[p.Category] = p.CallsPerRequest
-	}
+	requests, calls := orderCallsPerRequest(t, c)
+	assert.Equal(t, uint64(1), requests)
 	assert.InDelta(t, 4.0, calls["db"], 1e-9, "the four queries held before the bound")
-	metadatatest.AssertEqualConnectorRoutelatencyBreakdownUnjoinedSpans(t, tel, []metricdata.DataPoint[int64]{
-		{Value: 0, Attributes: attribute.NewSet(attribute.String("reason", "late"))},
-		{Value: 0, Attributes: attribute.NewSet(attribute.String("reason", "orphan"))},
-		{Value: 2, Attributes: attribute.NewSet(attribute.String("reason", "bound"))},
-	}, metricdatatest.IgnoreTimestamp())
+	assertUnjoined(t, tel, 0, 0, 2)
 }
 
 // TestBreakdownPastItsBoundRecordsEveryRequest: forty batches of one request and its four queries each, one every
@@ -284,31 +299,11 @@ func TestBreakdownPastItsBoundRecordsEveryRequest(t *testing.T) {
 	clock.set(t0.Add(10 * time.Second))
 	require.NoError(t, c.flush(ctx))
 
-	var body struct {
-		Breakdown struct {
-			Requests uint64
-			Parts    []struct {
-				Category        string
-				CallsPerRequest float64 `json:"calls_per_request"`
-			}
-		}
-	}
-	require.NoError(t, json.Unmarshal(orderSeries(t, c), &body))
-	assert.Equal(t, uint64(requests), body.Breakdown.Requests, "every request has its breakdown")
-	for _, p := range body.Breakdown.Parts {
-		if p.Category == "db" {
-			assert.InDelta(t, 4.0, p.CallsPerRequest, 1e-9, "with every query of its batch")
-		}
-	}
+	recorded, calls := orderCallsPerRequest(t, c)
+	assert.Equal(t, uint64(requests), recorded, "every request has its breakdown")
+	assert.InDelta(t, 4.0, calls["db"], 1e-9, "with every query of its batch")
 	// Once four requests wait, each batch of five needs the room of one: only the last four wait their grace (the
 	// flush records them).
-	metadatatest.AssertEqualConnectorRoutelatencyBreakdownRequests(t, tel, []metricdata.DataPoint[int64]{
-		{Value: 4, Attributes: attribute.NewSet(attribute.String("trigger", "grace"))},
-		{Value: requests - 4, Attributes: attribute.NewSet(attribute.String("trigger", "bound"))},
-	}, metricdatatest.IgnoreTimestamp())
-	metadatatest.AssertEqualConnectorRoutelatencyBreakdownUnjoinedSpans(t, tel, []metricdata.DataPoint[int64]{
-		{Value: 0, Attributes: attribute.NewSet(attribute.String("reason", "late"))},
-		{Value: 0, Attributes: attribute.NewSet(attribute.String("reason", "orphan"))},
-		{Value: 0, Attributes: attribute.NewSet(attribute.String("reason", "bound"))},
-	}, metricdatatest.IgnoreTimestamp())
+	assertRecorded(t, tel, 4, requests-4)
+	assertUnjoined(t, tel, 0, 0, 0)
 }
