@@ -36,8 +36,8 @@ type Request struct {
 type Limits struct {
 	// Grace is how long a request waits, after it arrived, for descendants in later batches.
 	Grace time.Duration
-	// MaxSpans bounds the records held over all traces, descendants and waiting requests; past it new ones are
-	// dropped (counted).
+	// MaxSpans bounds the records held over all traces, descendants and waiting requests: MakeRoom records waiting
+	// requests early to make room, and what still does not fit is dropped (counted).
 	MaxSpans int
 	// MaxSpansPerTrace bounds one trace's records (a 100,000-span trace keeps this many).
 	MaxSpansPerTrace int
@@ -83,7 +83,8 @@ func (c *Counts) Add(o Counts) {
 }
 
 // Store joins request spans with their descendants of the same service by trace, across batches: a request is
-// recorded Grace after it arrived, with the descendants seen by then. It holds small per-span records, never spans,
+// recorded Grace after it arrived, with the descendants seen by then, or sooner when MakeRoom needs its records'
+// room. It holds small per-span records, never spans,
 // bounded in count. Not safe for concurrent use: the connector owns the lock and the clock.
 //
 // A batch lists a request's spans of one service together, most often (an SDK exports each span when it ends, a
