@@ -61,17 +61,18 @@ type breakdowns struct {
 // cores rarely wait for one another, and a batch hashes its service once for both (a service's spans, hence a
 // trace's part in it, always meet in one join).
 type breakdownShards struct {
-	shards  []*breakdowns
-	metrics *aggregate.Store
-	held    atomic.Int64
-	free    breakdown.FreeCounts
+	shards   []*breakdowns
+	metrics  *aggregate.Store
+	held     atomic.Int64
+	maxSpans int64
+	free     breakdown.FreeCounts
 }
 
 func newBreakdownShards(cfg BreakdownConfig, metrics aggregate.Config, shards int, now time.Time, errors *errorgroups.Groups) *breakdownShards {
 	metrics.Metrics = breakdownMetrics
 	metrics.Quantiles, metrics.RequestDuration, metrics.WithoutSketch = nil, false, true
 	metrics.DimensionNames = []string{attrBreakdownCategory, attrBreakdownTarget}
-	bs := &breakdownShards{metrics: aggregate.NewStore(metrics, pcommon.NewTimestampFromTime(now))}
+	bs := &breakdownShards{metrics: aggregate.NewStore(metrics, pcommon.NewTimestampFromTime(now)), maxSpans: int64(cfg.MaxSpans)}
 	// A sweep (every tenth of the grace) lets go of about as many entries as new traces take until the next one: at
 	// most a tenth of max_spans, which the free lists keep for reuse instead of the GC taking them.
 	limits := breakdown.Limits{Grace: cfg.Grace, MaxSpans: cfg.MaxSpans, MaxSpansPerTrace: cfg.MaxSpansPerTrace, Shared: &bs.held,
@@ -132,14 +133,28 @@ func (b *breakdowns) sweepIfDue(now time.Time) {
 	b.store.Sweep(now, b.recordFunc)
 }
 
-// makeRoom makes room in the join for a resource's spans, recording early the requests of earlier batches that have
-// waited longest when max_spans would be passed (breakdown.Store.MakeRoom; the caller holds mu).
-func (b *breakdowns) makeRoom(now time.Time, rs ptrace.ResourceSpans) {
+// makeRoom makes room for a resource's spans in the joins, whose max_spans is shared (the caller holds shard i's
+// mu): from shard i's oldest records (breakdown.Store.MakeRoom), then, while that is not enough, from those of the
+// other shards it can lock without waiting, so that one service's records (a worker's spans that are not requests)
+// cannot keep the room from the services of other shards. TryLock: two receivers doing this at once never wait on
+// each other.
+func (bs *breakdownShards) makeRoom(i int, now time.Time, rs ptrace.ResourceSpans) {
 	n := 0
 	sss := rs.ScopeSpans()
-	for i := 0; i < sss.Len(); i++ {
-		n += sss.At(i).Spans().Len()
+	for j := 0; j < sss.Len(); j++ {
+		n += sss.At(j).Spans().Len()
 	}
+	bs.shards[i].makeRoom(now, n)
+	for k := 1; k < len(bs.shards) && bs.held.Load() > bs.maxSpans-int64(n); k++ {
+		if other := bs.shards[(i+k)%len(bs.shards)]; other.mu.TryLock() {
+			other.makeRoom(now, n)
+			other.mu.Unlock()
+		}
+	}
+}
+
+// makeRoom makes room in this join for n records (the caller holds mu).
+func (b *breakdowns) makeRoom(now time.Time, n int) {
 	b.recordAt = now
 	b.store.MakeRoom(now, n, b.recordFunc)
 }

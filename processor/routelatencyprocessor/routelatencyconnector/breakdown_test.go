@@ -263,10 +263,11 @@ func TestBreakdownAtItsBoundCountsWhatItDrops(t *testing.T) {
 	assertUnjoined(t, tel, 0, 0, 2)
 }
 
-// TestBreakdownPastItsBoundRecordsEveryRequest: forty batches of one request and its four queries each, one every
-// 10 ms, against a max_spans of 20 (four traces). Each batch makes room by recording the request that has waited
-// longest, early, with its queries (they came in its batch): every request gets its whole breakdown, none is
-// dropped, and own telemetry counts which were recorded at the bound.
+// TestBreakdownPastItsBoundRecordsEveryRequest: a worker's batch of twenty queries without a request (its spans are
+// not requests) fills a max_spans of 20; then forty batches of one request and its four queries each, one every
+// 10 ms. Each batch makes room from what waited longest: the worker's queries first (let go, counted), then the
+// request that has waited longest, recorded early with its queries (they came in its batch): every request gets
+// its whole breakdown, and own telemetry counts which were recorded at the bound.
 func TestBreakdownPastItsBoundRecordsEveryRequest(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.Breakdown.MaxSpans = 20
@@ -277,6 +278,18 @@ func TestBreakdownPastItsBoundRecordsEveryRequest(t *testing.T) {
 	c, err := newRouteConnector(metadatatest.NewSettings(tel), cfg, &consumertest.MetricsSink{}, clock)
 	require.NoError(t, err)
 	ctx := context.Background()
+	// The worker's join is another shard's than the shop's (max_spans is theirs together).
+	workerService := "worker"
+	for i := 0; c.store.ShardIndex(workerService) == c.store.ShardIndex("shop"); i++ {
+		workerService = fmt.Sprintf("worker-%d", i)
+	}
+	worker := orderTrace{start: t0.Add(-2 * time.Second)}
+	require.NoError(t, c.ConsumeTraces(ctx, worker.batch(workerService, func(s ptrace.SpanSlice) {
+		for q := range 20 {
+			worker.span(s, byte(2+q), 1, "SELECT jobs", ptrace.SpanKindClient, q, q+1, map[string]any{"db.system": "sqlite", "db.name": "jobs"})
+		}
+	})))
+	require.Equal(t, int64(20), c.breakdowns.Held())
 	const requests = 40
 	for i := range requests {
 		at := t0.Add(time.Duration(i) * 10 * time.Millisecond)
@@ -305,5 +318,5 @@ func TestBreakdownPastItsBoundRecordsEveryRequest(t *testing.T) {
 	// Once four requests wait, each batch of five needs the room of one: only the last four wait their grace (the
 	// flush records them).
 	assertRecorded(t, tel, 4, requests-4)
-	assertUnjoined(t, tel, 0, 0, 0)
+	assertUnjoined(t, tel, 0, 0, 20)
 }

@@ -358,7 +358,7 @@ func (c *routeConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 		if bd != nil {
 			bd.mu.Lock()
 			bd.sweepIfDue(arrival)
-			bd.makeRoom(arrival, rs)
+			c.breakdowns.makeRoom(shardIndex, arrival, rs)
 			service, serviceID = bd.own(attrs.Service)
 			environment, _ = bd.own(attrs.Environment)
 			bdVersion, _ = bd.own(version)

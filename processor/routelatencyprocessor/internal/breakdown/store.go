@@ -351,26 +351,43 @@ func (s *Store) DropSpan(trace pcommon.TraceID, service uint32) {
 	s.counts.Dropped++
 }
 
-// MakeRoom makes room for n more records (over the stores that share MaxSpans) by recording requests before their
-// grace ended, longest waiting first: under a load whose grace's worth of records passes the bound, each request
-// waits as long as the bound allows (its descendants in the same batch, the common case, still join), rather than
-// most requests getting no breakdown. The caller makes room before a batch's spans, so that only requests of
-// earlier batches are recorded early; what then does not fit (a batch larger than MaxSpans, or records of
-// descendants whose requests never came) is dropped as before.
+// MakeRoom makes room for n more records (over the stores that share MaxSpans) from what has waited longest: a
+// request is recorded before its grace ended, with the descendants it has by then; descendants still waiting for
+// their request are let go (counted dropped). Under a load whose grace's worth of records passes the bound, each
+// request waits as long as the bound allows (its descendants in the same batch, the common case, still join),
+// rather than most requests getting no breakdown, and descendants whose requests never come (a service whose
+// spans are not requests) cannot take the room from the rest. The caller makes room before a batch's spans, so that
+// only what came in earlier batches goes; what then does not fit (a batch larger than MaxSpans) is dropped.
 func (s *Store) MakeRoom(at time.Time, n int, record func(Request, Split)) {
 	limit := int64(s.limits.MaxSpans - n)
-	if s.heldAll() <= limit || s.due.len() == 0 {
+	if s.heldAll() <= limit {
+		return
+	}
+	s.endRun() // the run's entry may be a waiting request's; one without a request goes to records
+	s.dropKnown = false
+	if s.due.len() == 0 && s.expiries.len() == 0 {
 		return
 	}
 	now := at.UnixNano()
-	s.endRun() // the run's entry may be a waiting request's
-	s.dropKnown = false
 	// What is due is recorded as a sweep would, so that swept can say so; then the early ones.
 	for s.due.len() > 0 && s.due.front().at <= now {
 		s.recordDue(s.due.pop(), now, record)
 	}
 	s.swept = max(s.swept, now)
-	for s.due.len() > 0 && s.heldAll() > limit {
+	// Entries that are not let go here are put back; the budget bounds that work per call.
+	budget := 4*n + 64
+	for s.heldAll() > limit {
+		e := s.oldestWaitingDescendants(now, &budget)
+		if e != nil && (s.due.len() == 0 || e.at <= s.due.front().at) {
+			x := s.expiries.pop()
+			s.hold(-(len(x.r.spans) + len(x.r.exceptions)))
+			s.counts.Dropped += int64(len(x.r.spans))
+			s.release(x.key, x.r)
+			continue
+		}
+		if s.due.len() == 0 {
+			return
+		}
 		d := s.due.pop()
 		s.counts.Early++
 		if d.pending != nil && !d.pending.inMap && d.pending.pending == 1 {
@@ -380,6 +397,32 @@ func (s *Store) MakeRoom(at time.Time, n int, record func(Request, Split)) {
 		}
 		s.recordDue(d, now, record)
 	}
+}
+
+// oldestWaitingDescendants returns the front of expiries once it is an entry of descendants that no request took
+// (nil when the queue or the budget ends first). What it passes on the way goes back as Sweep would put it: an
+// entry a request waits for a grace later, a recorded one a grace after it was (let go when that passed), one that
+// took descendants since it was queued at its new expiry.
+func (s *Store) oldestWaitingDescendants(now int64, budget *int) *expiry {
+	grace := int64(s.limits.Grace)
+	for ; s.expiries.len() > 0 && *budget > 0; *budget-- {
+		if e := s.expiries.front(); e.r.pending == 0 && e.r.done == 0 && e.r.expires <= e.at {
+			return e
+		}
+		e := s.expiries.pop()
+		r := e.r
+		switch {
+		case r.pending > 0:
+			s.expiries.push(expiry{now + grace, e.key, r})
+		case r.done != 0 && now-r.done >= grace:
+			s.release(e.key, r)
+		case r.done != 0:
+			s.expiries.push(expiry{r.done + grace, e.key, r})
+		default: // it took descendants since it was queued
+			s.expiries.push(expiry{r.expires, e.key, r})
+		}
+	}
+	return nil
 }
 
 // heldAll is the records held over the stores that share MaxSpans.

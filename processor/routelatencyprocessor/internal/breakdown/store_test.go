@@ -280,7 +280,7 @@ func TestDetachedEntryMeetsLaterRunsAndSharedRequests(t *testing.T) {
 
 // MakeRoom records the longest-waiting requests early, with the descendants they have by then, until what the next
 // batch brings fits under MaxSpans: every request still gets a breakdown. A descendant of a request recorded early
-// comes late; descendants whose request never came hold what they hold (no room is made from them).
+// comes late.
 func TestMakeRoomRecordsTheLongestWaitingRequestsEarly(t *testing.T) {
 	s := NewStore(Limits{Grace: 5 * time.Second, MaxSpans: 32, MaxSpansPerTrace: 10})
 	var got []recorded
@@ -315,15 +315,41 @@ func TestMakeRoomRecordsTheLongestWaitingRequestsEarly(t *testing.T) {
 	s.AddSpan(traceOf(0), shopID, child(3, 1, 40, 50, sqlite), t0.Add(2*time.Second))
 	assert.Equal(t, Counts{Recorded: 2, Early: 2, Late: 1}, s.Drain(), "after its request was recorded early: late")
 
-	// No room is made from descendants whose requests never came: past the waiting requests, a batch is dropped.
+	// A batch that needs more than everything: all goes by age, the six requests (recorded early) before the 16
+	// descendants that came later and still wait for theirs (let go, counted dropped); what does not fit is dropped.
 	got = nil
 	s.MakeRoom(t0.Add(3*time.Second), 40, record)
 	assert.Len(t, got, 6, "every waiting request recorded")
-	assert.Equal(t, 16, s.Held(), "the 16 descendants without their request")
+	assert.Zero(t, s.Held())
 	for i := range 40 {
 		s.AddSpan(pcommon.TraceID{4, byte(i)}, shopID, child(2, 1, 0, 1, sqlite), t0.Add(3*time.Second))
 	}
-	assert.Equal(t, Counts{Recorded: 6, Early: 6, Dropped: 24}, s.Drain())
+	assert.Equal(t, Counts{Recorded: 6, Early: 6, Dropped: 16 + 8}, s.Drain())
+}
+
+// Descendants whose requests never come (a worker whose spans are not requests) cannot keep the room from the
+// requests that follow them: MakeRoom lets the oldest go, whether descendants or requests, so that requests of a
+// busy service still get their breakdowns.
+func TestMakeRoomLetsDescendantsWithoutRequestsGoByAge(t *testing.T) {
+	s := NewStore(Limits{Grace: 5 * time.Second, MaxSpans: 8, MaxSpansPerTrace: 10})
+	var got []pcommon.TraceID
+	record := func(r Request, _ Split) { got = append(got, r.TraceID) }
+	for i := range 8 { // the worker's spans fill the store
+		s.AddSpan(pcommon.TraceID{5, byte(i)}, inventoryID, child(2, 1, 0, 1, sqlite), t0.Add(time.Duration(i)*time.Millisecond))
+	}
+	for i := range 4 { // then the shop's requests, a query and a request a batch
+		at := t0.Add(time.Second + time.Duration(i)*time.Millisecond)
+		s.MakeRoom(at, 2, record)
+		s.AddSpan(pcommon.TraceID{6, byte(i)}, shopID, child(2, 1, 10, 30, sqlite), at)
+		s.AddRequest(Request{Key: shop, ServiceID: shopID, TraceID: pcommon.TraceID{6, byte(i)}, Span: request(100 * ms)}, at)
+	}
+	assert.Empty(t, got, "the worker's eight spans went first, by age")
+	assert.Equal(t, Counts{Dropped: 8}, s.Drain())
+	s.MakeRoom(t0.Add(2*time.Second), 2, record)
+	assert.Equal(t, []pcommon.TraceID{{6, 0}}, got, "then the oldest request, recorded early")
+	got = nil
+	assert.Len(t, sweep(s, t0.Add(time.Minute)), 3, "the rest wait their grace")
+	assert.Equal(t, Counts{Recorded: 4, Early: 1}, s.Drain())
 }
 
 // A request already due when MakeRoom runs is recorded as a sweep would have, not counted early, and makes room.
