@@ -400,26 +400,15 @@ func (s *Store) MakeRoom(at time.Time, n int, record func(Request, Split)) {
 }
 
 // oldestWaitingDescendants returns the front of expiries once it is an entry of descendants that no request took
-// (nil when the queue or the budget ends first). What it passes on the way goes back as Sweep would put it: an
-// entry a request waits for a grace later, a recorded one a grace after it was (let go when that passed), one that
-// took descendants since it was queued at its new expiry.
+// (nil when the queue or the budget ends first). What it passes on the way goes back as Sweep would put it
+// (requeue), or, when it took descendants since it was queued, at its new expiry.
 func (s *Store) oldestWaitingDescendants(now int64, budget *int) *expiry {
-	grace := int64(s.limits.Grace)
 	for ; s.expiries.len() > 0 && *budget > 0; *budget-- {
 		if e := s.expiries.front(); e.r.pending == 0 && e.r.done == 0 && e.r.expires <= e.at {
 			return e
 		}
-		e := s.expiries.pop()
-		r := e.r
-		switch {
-		case r.pending > 0:
-			s.expiries.push(expiry{now + grace, e.key, r})
-		case r.done != 0 && now-r.done >= grace:
-			s.release(e.key, r)
-		case r.done != 0:
-			s.expiries.push(expiry{r.done + grace, e.key, r})
-		default: // it took descendants since it was queued
-			s.expiries.push(expiry{r.expires, e.key, r})
+		if e := s.expiries.pop(); !s.requeue(e, now) {
+			s.expiries.push(expiry{e.r.expires, e.key, e.r})
 		}
 	}
 	return nil
@@ -465,27 +454,36 @@ func (s *Store) Sweep(at time.Time, record func(Request, Split)) {
 		s.recordDue(s.due.pop(), now, record)
 	}
 	// Entries put back below are due later than now: the loop ends before reaching them.
-	grace := int64(s.limits.Grace)
 	for s.expiries.len() > 0 && s.expiries.front().at <= now {
 		e := s.expiries.pop()
-		k, r := e.key, e.r
-		switch {
-		case r.pending > 0:
-			s.expiries.push(expiry{now + grace, k, r})
-		case r.done != 0:
-			if now-r.done >= grace {
-				s.release(k, r)
-			} else {
-				s.expiries.push(expiry{r.done + grace, k, r})
-			}
+		switch r := e.r; {
+		case s.requeue(e, now):
 		case now >= r.expires:
 			s.hold(-(len(r.spans) + len(r.exceptions)))
 			s.counts.Orphans += int64(len(r.spans))
-			s.release(k, r)
+			s.release(e.key, r)
 		default:
-			s.expiries.push(expiry{r.expires, k, r})
+			s.expiries.push(expiry{r.expires, e.key, r})
 		}
 	}
+}
+
+// requeue handles an entry popped from expiries that a request waits for (back a grace later) or that was recorded
+// (let go a grace after that, back until then); it reports false, doing nothing, for an entry of descendants no
+// request took.
+func (s *Store) requeue(e expiry, now int64) bool {
+	grace := int64(s.limits.Grace)
+	switch r := e.r; {
+	case r.pending > 0:
+		s.expiries.push(expiry{now + grace, e.key, r})
+	case r.done != 0 && now-r.done >= grace:
+		s.release(e.key, r)
+	case r.done != 0:
+		s.expiries.push(expiry{r.done + grace, e.key, r})
+	default:
+		return false
+	}
+	return true
 }
 
 // recordDue records a request popped from the due queue, with the descendants held for it, and lets go of what
