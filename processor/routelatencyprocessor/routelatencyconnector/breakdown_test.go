@@ -79,6 +79,18 @@ func orderCallsPerRequest(t *testing.T, c *routeConnector) (uint64, map[string]f
 	return body.Breakdown.Requests, calls
 }
 
+// newObservedConnector returns a connector of cfg as given (newTestConnector turns the breakdown and the errors
+// off), its own telemetry observed in tel, its clock starting at t0.
+func newObservedConnector(t *testing.T, cfg *Config, sink *consumertest.MetricsSink) (*routeConnector, *componenttest.Telemetry, *fakeClock) {
+	t.Helper()
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	clock := &fakeClock{now: t0, ticks: make(chan time.Time)}
+	c, err := newRouteConnector(metadatatest.NewSettings(tel), cfg, sink, clock)
+	require.NoError(t, err)
+	return c, tel, clock
+}
+
 // assertUnjoined checks the own telemetry's descendants left out of breakdowns, by reason.
 func assertUnjoined(t *testing.T, tel *componenttest.Telemetry, late, orphan, bound int64) {
 	t.Helper()
@@ -106,12 +118,8 @@ func TestBreakdownJoinsBatchesAndShowsOnTheRoutePage(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.Dashboard.Endpoint = "127.0.0.1:0"
 	require.NoError(t, cfg.Validate())
-	tel := componenttest.NewTelemetry()
-	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
-	clock := &fakeClock{now: t0, ticks: make(chan time.Time)}
 	sink := &consumertest.MetricsSink{}
-	c, err := newRouteConnector(metadatatest.NewSettings(tel), cfg, sink, clock)
-	require.NoError(t, err)
+	c, tel, clock := newObservedConnector(t, cfg, sink)
 	ctx := context.Background()
 	o := orderTrace{start: t0.Add(-time.Second)}
 	db := func(statement string) map[string]any {
@@ -239,11 +247,7 @@ func TestBreakdownAtItsBoundCountsWhatItDrops(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.Breakdown.MaxSpans, cfg.Breakdown.MaxSpansPerTrace = 5, 5 // the request and four queries
 	cfg.Dashboard.Endpoint = "127.0.0.1:0"
-	tel := componenttest.NewTelemetry()
-	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
-	clock := &fakeClock{now: t0, ticks: make(chan time.Time)}
-	c, err := newRouteConnector(metadatatest.NewSettings(tel), cfg, &consumertest.MetricsSink{}, clock)
-	require.NoError(t, err)
+	c, tel, clock := newObservedConnector(t, cfg, &consumertest.MetricsSink{})
 	ctx := context.Background()
 	o := orderTrace{start: t0.Add(-time.Second)}
 	require.NoError(t, c.ConsumeTraces(ctx, o.batch("shop", func(s ptrace.SpanSlice) {
@@ -272,11 +276,7 @@ func TestBreakdownPastItsBoundRecordsEveryRequest(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.Breakdown.MaxSpans = 20
 	cfg.Dashboard.Endpoint = "127.0.0.1:0"
-	tel := componenttest.NewTelemetry()
-	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
-	clock := &fakeClock{now: t0, ticks: make(chan time.Time)}
-	c, err := newRouteConnector(metadatatest.NewSettings(tel), cfg, &consumertest.MetricsSink{}, clock)
-	require.NoError(t, err)
+	c, tel, clock := newObservedConnector(t, cfg, &consumertest.MetricsSink{})
 	ctx := context.Background()
 	// The worker's join is another shard's than the shop's (max_spans is theirs together).
 	workerService := "worker"
